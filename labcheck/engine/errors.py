@@ -1,0 +1,55 @@
+"""Errors the engine raises; callers branch on types and fields, never on message text."""
+
+from __future__ import annotations
+
+from labcheck.errors import LabcheckError, UsageError
+
+
+class InvalidReferenceError(UsageError):
+    """A `transport:reference` string skopeo would refuse too."""
+
+
+class ImageNotFoundError(LabcheckError):
+    """The reference names no image at its location."""
+
+
+class DigestMismatchError(LabcheckError):
+    """Bytes that arrived do not hash to the digest that named them."""
+
+    def __init__(self, expected: str, actual: str, *, what: str = "blob") -> None:
+        super().__init__(
+            f"Digest did not match for {what} {expected}: computed {actual}",
+            hint="the source is corrupted or was changed during the copy",
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+class UnsupportedError(LabcheckError):
+    """An operation a transport or manifest type cannot do (skopeo refuses it as well)."""
+
+
+class RegistryError(LabcheckError):
+    """A registry answered with an error status; keeps the registry's own diagnostics."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        method: str = "",
+        url: str = "",
+        diagnostics: list[dict] | None = None,
+        temporary: bool = False,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.method = method
+        self.url = url
+        self.diagnostics = diagnostics or []
+        self.temporary = temporary
+
+
+class AuthenticationError(RegistryError):
+    """The registry refused the credentials (or asked for some and none were given)."""

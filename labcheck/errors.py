@@ -1,0 +1,23 @@
+"""The error hierarchy every layer raises; a user sees one line and the hint."""
+
+from __future__ import annotations
+
+
+class LabcheckError(Exception):
+    """A failure a user can act on: printed as one line, with a hint when there is one."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class UsageError(LabcheckError):
+    """Bad input on the command line or in a file: exit code 2."""
+
+    exit_code = 2
