@@ -1,0 +1,24 @@
+"""The table of transports: skopeo's transport name -> the module that implements it.
+
+Each module exposes `open_source(ref, opts) -> ImageSource` and
+`open_destination(ref, opts) -> ImageDestination`; modules are imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+TRANSPORT_MODULES: dict[str, str] = {
+    "docker": "labcheck.engine.transports.registry",
+    "dir": "labcheck.engine.transports.dir",
+    "oci": "labcheck.engine.transports.oci",
+    "docker-archive": "labcheck.engine.transports.docker_archive",
+    "oci-archive": "labcheck.engine.transports.oci_archive",
+    "docker-daemon": "labcheck.engine.transports.docker_daemon",
+    "containers-storage": "labcheck.engine.transports.containers_storage",
+}
+
+
+def transport_module(name: str) -> ModuleType:
+    return importlib.import_module(TRANSPORT_MODULES[name])

@@ -1,0 +1,54 @@
+"""Options of one side of an engine operation (source or destination), skopeo's flags as fields.
+
+Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and password. repr() never shows the password."""
+
+    username: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, text: str) -> "Credentials":
+        """Parse skopeo's `USERNAME[:PASSWORD]` form."""
+        user, _, password = text.partition(":")
+        return cls(user, password)
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password='***')"
+
+
+@dataclass
+class SideOptions:
+    """What skopeo calls the SystemContext of one side: --src-* or --dest-* flags."""
+
+    creds: Credentials | None = None  # --creds / --src-creds / --dest-creds
+    no_creds: bool = False  # --no-creds: access the registry anonymously
+    authfile: str | None = None  # --authfile, else $REGISTRY_AUTH_FILE, else the auth.json search order
+    tls_verify: bool | None = None  # None: verify, unless registries.conf marks the registry insecure
+    cert_dir: str | None = None  # --cert-dir: *.crt CAs, *.cert/*.key client pairs
+    registries_conf: str | None = None  # --registries-conf
+    daemon_host: str | None = None  # --src-daemon-host / --dest-daemon-host, else $DOCKER_HOST
+    override_arch: str | None = None
+    override_os: str | None = None
+    override_variant: str | None = None
+    retry_times: int = 0  # --retry-times
+    registry_token: str | None = None  # --registry-token (Bearer token given directly)
+
+
+@dataclass
+class CopyOptions:
+    """Flags of `copy` that are about the copy itself, not one side."""
+
+    all_images: bool = False  # --all / -a
+    image_parallel_copies: int = 6  # --image-parallel-copies
+    manifest_format: str | None = None  # --format oci|v2s2|v2s1
+    remove_signatures: bool = False
+    digestfile: str | None = None
