@@ -1,0 +1,67 @@
+"""The `labcheck` command: a thin front over the library's commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from typing import NoReturn, Sequence
+
+from labcheck import __version__
+from labcheck.errors import LabcheckError
+
+# Subcommand modules; each defines register(subparsers) which sets `func` on its parser.
+COMMAND_MODULES = [
+    "labcheck.commands.lab",
+    "labcheck.commands.inspect",
+    "labcheck.commands.copy",
+]
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (`labcheck: error: …`) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="labcheck",
+        description="Validate hands-on container labs: bring up the offline lab world, "
+        "inspect and copy images with skopeo's syntax, check lab steps.",
+    )
+    parser.add_argument("--version", action="version", version=f"labcheck {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug output")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=OneLineErrorParser, required=True
+    )
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LabcheckError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"labcheck {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"labcheck {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
