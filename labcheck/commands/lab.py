@@ -1,0 +1,80 @@
+"""`labcheck lab up|down|status|env`: the offline lab world."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from labcheck.labenv.world import LabWorld
+
+
+def register(subparsers) -> None:
+    lab = subparsers.add_parser(
+        "lab",
+        help="the offline lab world: registries, dockerd and podman config on this machine",
+        description="Bring up, inspect and stop the offline lab world: a source registry (standing in "
+        "for registry.fedoraproject.org, anonymous pull, seeded with a fedora image), a destination "
+        "registry (standing in for quay.io, htpasswd auth), dockerd, and podman/skopeo configuration. "
+        "Everything lives under one state directory.",
+    )
+    lab.add_argument("--state-dir", metavar="DIR",
+                     help="where the lab world keeps its state (default: $LABCHECK_STATE_DIR, "
+                     "else $XDG_STATE_HOME/labcheck/lab)")
+    actions = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True,
+                                 parser_class=subparsers._parser_class)
+    up = actions.add_parser("up", help="start the lab world (idempotent) and wait until it answers")
+    up.add_argument("--source-port", type=int, metavar="PORT", help="port of the source registry (default: a free one)")
+    up.add_argument("--dest-port", type=int, metavar="PORT", help="port of the destination registry (default: a free one)")
+    up.set_defaults(func=_up)
+    down = actions.add_parser("down", help="stop everything the lab world started")
+    down.add_argument("--purge", action="store_true", help="also delete the state directory (images, CA, credentials)")
+    down.set_defaults(func=_down)
+    actions.add_parser("status", help="show each component with its address and health").set_defaults(func=_status)
+    actions.add_parser(
+        "env", help="print shell exports: eval \"$(labcheck lab env)\"",
+        description="Print shell exports that point skopeo, podman, docker and labcheck at the lab world. "
+        "LABCHECK_DEST_CREDS_FILE names the 0600 file holding the destination registry's user:password; "
+        "the password itself is never printed.",
+    ).set_defaults(func=_env)
+
+
+def _world(args: argparse.Namespace) -> LabWorld:
+    return LabWorld(args.state_dir)
+
+
+def _say(message: str) -> None:
+    print(f"labcheck lab: {message}", file=sys.stderr)
+
+
+def _up(args: argparse.Namespace) -> int:
+    world = _world(args)
+    world.up(source_port=args.source_port, dest_port=args.dest_port, progress=_say)
+    _say(f"the lab world is up in {world.state_dir}; run: eval \"$(labcheck lab env"
+         f"{'' if args.state_dir is None else ' --state-dir ' + str(world.state_dir)})\"")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    world = _world(args)
+    stopped = world.down(progress=_say)
+    if args.purge and world.state_dir.exists():
+        shutil.rmtree(world.state_dir, ignore_errors=True)
+        _say(f"removed {world.state_dir}")
+    if not stopped:
+        _say("nothing was running")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = _world(args).status()
+    width = max(len(row.name) for row in rows)
+    for row in rows:
+        mark = "up  " if row.healthy else "DOWN"
+        print(f"{row.name:<{width}}  {mark}  {row.address}  ({row.detail})")
+    return 0 if all(row.healthy for row in rows) else 1
+
+
+def _env(args: argparse.Namespace) -> int:
+    sys.stdout.write(_world(args).env_script())
+    return 0
