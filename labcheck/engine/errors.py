@@ -6,7 +6,18 @@ from labcheck.errors import LabcheckError, UsageError
 
 
 class InvalidReferenceError(UsageError):
-    """A `transport:reference` string skopeo would refuse too."""
+    """A `transport:reference` string skopeo would refuse too.
+
+    reference is the text as given; reason is containers/image's own wording of the problem
+    (what skopeo prints after "Invalid source name …:"), so callers can rephrase without parsing.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, reference: str = "", reason: str = ""
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.reference = reference
+        self.reason = reason or message
 
 
 class ImageNotFoundError(LabcheckError):
