@@ -73,13 +73,17 @@ class TagLister(Protocol):
 class ProgressEvent:
     """What the copy pipeline reports while it works; the CLI renders these, the library never prints.
 
-    kind is one of: "start", "blob", "blob-skipped", "blob-done", "config", "manifest", "done".
+    kind is one of: "start", "blob", "blob-progress", "blob-skipped", "blob-done", "config",
+    "manifest", "done"; copying a whole list adds "list-start" (total), "image" (digest, index,
+    total) before each instance, then "list-manifest" and "list-done".
     """
 
     kind: str
     digest: str = ""
     size: int = -1
     done: int = 0
+    index: int = 0
+    total: int = 0
 
 
 def iter_chunks(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[bytes]:

@@ -1,0 +1,282 @@
+"""The copy pipeline every transport plugs into: verified, parallel, bounded-memory, committed atomically."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from labcheck.engine import imageconfig
+from labcheck.engine.digest import VerifyingReader, sha256_digest, verify_bytes
+from labcheck.engine.errors import RegistryError, UnsupportedError
+from labcheck.engine.image import get_instance_manifest, read_small_blob
+from labcheck.engine.manifest import (
+    DOCKER_V2S2,
+    FORMATS,
+    LIST_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    V2S1_TYPES,
+    ImageManifest,
+    ManifestList,
+    choose_instance,
+    convert_manifest,
+    image_type_for,
+    list_type_for,
+    parse_manifest,
+    serialize_list,
+)
+from labcheck.engine.options import CopyOptions, SideOptions
+from labcheck.engine.transports import transport_module
+from labcheck.engine.types import BlobInfo, BlobReuse, ImageDestination, ImageSource, ProgressEvent
+from labcheck.errors import LabcheckError
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What was written at the top level of the destination."""
+
+    manifest_digest: str
+    manifest: bytes
+    media_type: str
+
+
+class _Cancelled(Exception):
+    """Raised inside a blob copy when a sibling copy failed."""
+
+
+def copy_image(
+    src_ref: Any,
+    dst_ref: Any,
+    *,
+    src_options: SideOptions | None = None,
+    dst_options: SideOptions | None = None,
+    options: CopyOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> CopyResult:
+    """Copy the image src_ref names to dst_ref (references as reference.py parses them)."""
+    src_options = src_options or SideOptions()
+    dst_options = dst_options or SideOptions()
+    source = transport_module(src_ref.transport).open_source(src_ref, src_options)
+    try:
+        destination = transport_module(dst_ref.transport).open_destination(dst_ref, dst_options)
+        try:
+            return copy_between(
+                source,
+                destination,
+                src_options=src_options,
+                options=options,
+                progress=progress,
+                requested_digest=getattr(src_ref, "digest", None) or None,
+            )
+        finally:
+            destination.close()
+    finally:
+        source.close()
+
+
+def copy_between(
+    source: ImageSource,
+    destination: ImageDestination,
+    *,
+    src_options: SideOptions | None = None,
+    options: CopyOptions | None = None,
+    progress: ProgressCallback | None = None,
+    requested_digest: str | None = None,
+) -> CopyResult:
+    """Copy from an open source to an open destination and commit it. The caller closes both."""
+    copier = _Copier(source, destination, src_options or SideOptions(), options or CopyOptions(), progress)
+    result = copier.run(requested_digest)
+    destination.commit()
+    return result
+
+
+class _Copier:
+    def __init__(
+        self,
+        source: ImageSource,
+        destination: ImageDestination,
+        src_options: SideOptions,
+        options: CopyOptions,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.source = source
+        self.dest = destination
+        self.src_options = src_options
+        self.options = options
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._written: set[str] = set()
+        self._cancel = threading.Event()
+        if options.manifest_format and options.manifest_format not in FORMATS:
+            raise LabcheckError(f"unknown format {options.manifest_format!r}", hint="use oci, v2s2 or v2s1")
+
+    def emit(self, kind: str, digest: str = "", size: int = -1, done: int = 0, **extra: int) -> None:
+        if self._progress is not None:
+            with self._lock:
+                self._progress(ProgressEvent(kind, digest, size, done, **extra))
+
+    # --- top level -----------------------------------------------------------------------------
+
+    def run(self, requested_digest: str | None) -> CopyResult:
+        raw, media_type = self.source.get_manifest()
+        if requested_digest:
+            verify_bytes(raw, requested_digest, what="manifest")
+        parsed = parse_manifest(raw, media_type)
+        media_type = media_type or parsed.media_type
+        if isinstance(parsed, ManifestList):
+            if self.options.all_images:
+                return self._copy_list(raw, parsed)
+            try:
+                chosen = choose_instance(
+                    parsed,
+                    arch=self.src_options.override_arch,
+                    os=self.src_options.override_os,
+                    variant=self.src_options.override_variant,
+                )
+            except LabcheckError as exc:
+                exc.message = f"choosing an image from manifest list: {exc.message}"
+                exc.args = (exc.message,)
+                raise
+            raw, media_type = get_instance_manifest(self.source, chosen)
+        new_raw, new_type = self._copy_single(raw, media_type, top_level=True)
+        return CopyResult(sha256_digest(new_raw), new_raw, new_type)
+
+    def _copy_list(self, raw: bytes, listing: ManifestList) -> CopyResult:
+        list_target = self._list_target(listing.media_type)
+        count = len(listing.instances)
+        self.emit("list-start", total=count)
+        updated = []
+        for i, inst in enumerate(listing.instances, 1):
+            self.emit("image", inst.digest, index=i, total=count)
+            inst_raw, inst_type = get_instance_manifest(self.source, inst)
+            forced = image_type_for(list_target) if list_target != listing.media_type else None
+            new_raw, new_type = self._copy_single(inst_raw, inst_type, top_level=False, forced=forced)
+            updated.append(replace(inst, digest=sha256_digest(new_raw), size=len(new_raw), media_type=new_type))
+        if list_target == listing.media_type and updated == listing.instances:
+            new_list = raw
+        else:
+            new_list = serialize_list(replace(listing, instances=updated), list_target)
+        self.emit("list-manifest")
+        self.dest.put_manifest(new_list, list_target)
+        self.emit("list-done")
+        return CopyResult(sha256_digest(new_list), new_list, list_target)
+
+    def _list_target(self, list_type: str) -> str:
+        if self.options.manifest_format:
+            return list_type_for(FORMATS[self.options.manifest_format])
+        supported = self.dest.supported_manifest_types()
+        if not supported or list_type in supported:
+            return list_type
+        for candidate in supported:
+            if candidate in LIST_TYPES:
+                return candidate
+        raise UnsupportedError(f"the destination does not accept manifest lists ({list_type})")
+
+    def _image_target(self, media_type: str) -> str:
+        supported = self.dest.supported_manifest_types()
+        if self.options.manifest_format:
+            wanted = FORMATS[self.options.manifest_format]
+            if supported and wanted not in supported:
+                raise UnsupportedError(f"the destination does not accept manifest type {wanted}")
+            return wanted
+        if not supported or media_type in supported:
+            return media_type
+        for candidate in supported:
+            if candidate in (OCI_MANIFEST, DOCKER_V2S2):
+                return candidate
+        raise UnsupportedError(f"the destination accepts none of the manifest types we can write: {supported}")
+
+    # --- one image -------------------------------------------------------------------------------
+
+    def _copy_single(
+        self, raw: bytes, media_type: str, *, top_level: bool, forced: str | None = None
+    ) -> tuple[bytes, str]:
+        manifest = parse_manifest(raw, media_type)
+        if not isinstance(manifest, ImageManifest):
+            raise UnsupportedError("a list nested in a list is not supported")
+        media_type = manifest.media_type
+        target = forced or self._image_target(media_type)
+        if target != media_type and (media_type in V2S1_TYPES or target in V2S1_TYPES):
+            raise UnsupportedError(
+                f"converting {media_type} to {target} is not supported",
+                hint="schema1 images can be copied unchanged, e.g. to dir:",
+            )
+        self.emit("start")
+        self._copy_layers(manifest.layers)
+        new_config = manifest.config
+        if manifest.config is not None:
+            config = read_small_blob(self.source, manifest.config, what="config")
+            if target == OCI_MANIFEST and media_type != OCI_MANIFEST:
+                config = imageconfig.to_oci_config(config)
+                new_config = BlobInfo(sha256_digest(config), len(config), manifest.config.media_type)
+            assert new_config is not None
+            self.emit("config", new_config.digest, len(config))
+            if new_config.digest not in self._written:
+                self.dest.put_blob(io.BytesIO(config), new_config)
+                self._written.add(new_config.digest)
+        new_raw = raw if target == media_type else convert_manifest(manifest, target, new_config)
+        self.emit("manifest")
+        self.dest.put_manifest(new_raw, target, None if top_level else sha256_digest(new_raw))
+        self.emit("done")
+        return new_raw, target
+
+    def _copy_layers(self, layers: list[BlobInfo]) -> None:
+        unique: dict[str, BlobInfo] = {}
+        for layer in layers:
+            unique.setdefault(layer.digest, layer)
+        workers = max(1, self.options.image_parallel_copies or 6)
+        for info in unique.values():
+            self.emit("blob", info.digest, info.size)  # in manifest order, as skopeo prints them
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labcheck-blob") as pool:
+            futures = [pool.submit(self._copy_blob, info) for info in unique.values()]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                self._cancel.set()
+                wait(futures)
+                errors = [f.exception() for f in futures if f.exception() is not None]
+                raise next((e for e in errors if not isinstance(e, _Cancelled)), errors[0])  # type: ignore[misc]
+
+    def _copy_blob(self, info: BlobInfo) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled()
+        if info.digest in self._written or (
+            isinstance(self.dest, BlobReuse) and self.dest.try_reusing_blob(info)
+        ):
+            self.emit("blob-skipped", info.digest, info.size)
+            return
+        attempts = max(0, self.src_options.retry_times) + 1
+        for attempt in range(attempts):
+            try:
+                self._stream_blob(info)
+                break
+            except RegistryError as exc:
+                if not exc.temporary or attempt + 1 == attempts:
+                    raise
+                time.sleep(min(2**attempt, 30))
+        with self._lock:
+            self._written.add(info.digest)
+        self.emit("blob-done", info.digest, info.size, info.size)
+
+    def _stream_blob(self, info: BlobInfo) -> None:
+        stream, size = self.source.get_blob(info)
+        total = info.size if info.size >= 0 else size
+
+        def on_read(done: int) -> None:
+            if self._cancel.is_set():
+                raise _Cancelled()
+            self.emit("blob-progress", info.digest, total, done)
+
+        reader = VerifyingReader(stream, info.digest, what="blob", on_read=on_read)
+        try:
+            self.dest.put_blob(reader, info)  # type: ignore[arg-type]
+            if not reader.verified:
+                reader.drain()
+        finally:
+            reader.close()

@@ -1,0 +1,96 @@
+"""Atomic file writes (temp file in the same directory + fsync + rename) with skopeo's file modes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from labcheck.engine.types import iter_chunks
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+FILE_MODE = 0o644 & ~_UMASK  # what Go's os.WriteFile(…, 0644) yields
+DIR_MODE = 0o755 & ~_UMASK
+
+
+def write_stream(path: Path, stream: BinaryIO) -> int:
+    """Write stream to path atomically; returns the byte count. On any error nothing is left at path."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in iter_chunks(stream):
+                out.write(chunk)
+                size += len(chunk)
+            out.flush()
+            os.fchmod(out.fileno(), FILE_MODE)
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return size
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write data to path atomically."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fchmod(out.fileno(), FILE_MODE)
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames inside path durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(path: Path) -> list[Path]:
+    """mkdir -p with skopeo's mode; returns the directories it created, outermost first."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o755)
+    return list(reversed(missing))
+
+
+def remove_created(files: list[Path], dirs: list[Path]) -> None:
+    """Undo a write: remove the files, then the (now empty) directories, innermost first."""
+    for f in files:
+        try:
+            f.unlink()
+        except FileNotFoundError:
+            pass
+    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+        try:
+            d.rmdir()
+        except OSError:
+            pass

@@ -1,0 +1,75 @@
+"""Reading one image out of a source: the top-level manifest, the instance chosen for the platform, its config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labcheck.engine.digest import verify_bytes
+from labcheck.engine.manifest import (
+    ImageManifest,
+    Instance,
+    ManifestList,
+    choose_instance,
+    parse_manifest,
+)
+from labcheck.engine.options import SideOptions
+from labcheck.engine.types import BlobInfo, ImageSource
+from labcheck.errors import LabcheckError
+
+MAX_SMALL_BLOB = 64 << 20  # configs and manifests are read whole; anything bigger is not one
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    top_raw: bytes
+    top_media_type: str
+    raw: bytes  # the single-image manifest (== top_raw unless top is a list)
+    media_type: str
+    manifest: ImageManifest
+    instance: Instance | None  # the list entry chosen, if top is a list
+
+
+def read_small_blob(source: ImageSource, info: BlobInfo, *, what: str = "blob") -> bytes:
+    """A whole (small) blob, digest-verified."""
+    stream, _ = source.get_blob(info)
+    try:
+        data = stream.read(MAX_SMALL_BLOB + 1)
+    finally:
+        stream.close()
+    if len(data) > MAX_SMALL_BLOB:
+        raise LabcheckError(f"{what} {info.digest} is larger than {MAX_SMALL_BLOB} bytes")
+    return verify_bytes(data, info.digest, what=what)
+
+
+def get_instance_manifest(source: ImageSource, instance: Instance) -> tuple[bytes, str]:
+    """The manifest of one list entry, verified against the digest the list names it by."""
+    raw, media_type = source.get_manifest(instance.digest)
+    verify_bytes(raw, instance.digest, what="manifest")
+    return raw, media_type or instance.media_type
+
+
+def resolve_image(
+    source: ImageSource, options: SideOptions | None = None, *, requested_digest: str | None = None
+) -> ResolvedImage:
+    """The top manifest and, when it is a list, the instance skopeo would choose for the platform."""
+    options = options or SideOptions()
+    top_raw, top_type = source.get_manifest()
+    if requested_digest:
+        verify_bytes(top_raw, requested_digest, what="manifest")
+    parsed = parse_manifest(top_raw, top_type)
+    top_type = top_type or parsed.media_type
+    if isinstance(parsed, ManifestList):
+        try:
+            chosen = choose_instance(
+                parsed, arch=options.override_arch, os=options.override_os, variant=options.override_variant
+            )
+        except LabcheckError as exc:
+            exc.message = f"choosing image instance: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+        raw, media_type = get_instance_manifest(source, chosen)
+        single = parse_manifest(raw, media_type)
+        if not isinstance(single, ImageManifest):
+            raise LabcheckError(f"instance {chosen.digest} of the list is itself a list")
+        return ResolvedImage(top_raw, top_type, raw, single.media_type, single, chosen)
+    return ResolvedImage(top_raw, top_type, top_raw, top_type, parsed, None)

@@ -1,0 +1,140 @@
+"""The dir: transport: an image as plain files in a directory, laid out as skopeo 1.9 does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from labcheck.engine import fsatomic
+from labcheck.engine.digest import digest_hex, sha256_digest
+from labcheck.engine.errors import ImageNotFoundError
+from labcheck.engine.manifest import guess_media_type
+from labcheck.engine.options import SideOptions
+from labcheck.engine.types import BlobInfo
+from labcheck.errors import LabcheckError
+
+VERSION = b"Directory Transport Version: 1.1\n"
+
+
+class NotAnImageDirectoryError(LabcheckError):
+    """A non-empty directory that holds something other than a dir: image; skopeo will not overwrite it."""
+
+
+def _manifest_name(instance_digest: str | None) -> str:
+    return "manifest.json" if instance_digest is None else f"{digest_hex(instance_digest)}.manifest.json"
+
+
+class DirImageSource:
+    """Reads an image from a dir: layout."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def get_manifest(self, instance_digest: str | None = None) -> tuple[bytes, str]:
+        file = self.path / _manifest_name(instance_digest)
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            raise ImageNotFoundError(
+                f"Error retrieving manifest for image: open {file}: no such file or directory",
+                hint=f"{self.path} holds no dir: image",
+            ) from None
+        return data, guess_media_type(data)
+
+    def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
+        file = self.path / digest_hex(info.digest)
+        try:
+            stream = open(file, "rb")
+        except FileNotFoundError:
+            raise ImageNotFoundError(f"blob {info.digest} is missing: open {file}: no such file or directory") from None
+        return stream, os.fstat(stream.fileno()).st_size
+
+    def close(self) -> None:
+        pass
+
+
+class DirImageDestination:
+    """Writes an image into a dir: layout; the previous content stays valid until commit()."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._created_dirs: list[Path] = []
+        self._new_files: list[Path] = []
+        self._written: set[str] = set()
+        self._manifest: bytes | None = None
+        self._committed = False
+        if not self.path.parent.is_dir():
+            raise LabcheckError(
+                f"Invalid destination name dir:{path}: lstat {self.path.parent}: no such file or directory",
+                hint="dir: destinations need their parent directory to exist",
+            )
+        if self.path.exists():
+            if not self.path.is_dir():
+                raise NotAnImageDirectoryError(f"{self.path} exists and is not a directory")
+            if any(self.path.iterdir()):
+                version = self.path / "version"
+                if not version.is_file() or version.read_bytes() != VERSION:
+                    raise NotAnImageDirectoryError(
+                        f"initializing destination dir:{path}: not a containers image directory, "
+                        "don't want to overwrite important data",
+                        hint="choose an empty or new directory",
+                    )
+        else:
+            self._created_dirs = fsatomic.make_dirs(self.path)
+
+    def supported_manifest_types(self) -> list[str]:
+        return []
+
+    def _write(self, name: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
+        target = self.path / name
+        existed = target.exists()
+        if stream is not None:
+            size = fsatomic.write_stream(target, stream)
+        else:
+            assert data is not None
+            fsatomic.write_bytes(target, data)
+            size = len(data)
+        if not existed:
+            self._new_files.append(target)
+        self._written.add(name)
+        return size
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
+        size = self._write(digest_hex(info.digest), stream=stream)
+        return BlobInfo(info.digest, size, info.media_type, info.annotations)
+
+    def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
+        if instance_digest is None:
+            self._manifest = manifest
+        else:
+            self._write(_manifest_name(instance_digest), data=manifest)
+
+    def commit(self) -> None:
+        if self._manifest is None:
+            raise LabcheckError("internal error: commit() before the manifest was written")
+        self._write("version", data=VERSION)
+        self._write("manifest.json", data=self._manifest)
+        fsatomic.fsync_dir(self.path)
+        self._committed = True
+        # Only one image per directory, as skopeo: what the previous image left goes now.
+        for entry in self.path.iterdir():
+            if entry.name not in self._written:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+
+    def close(self) -> None:
+        if not self._committed:
+            fsatomic.remove_created(self._new_files, self._created_dirs)
+            self._new_files = []
+
+
+def open_source(ref: Any, options: SideOptions | None = None) -> DirImageSource:
+    return DirImageSource(ref.path)
+
+
+def open_destination(ref: Any, options: SideOptions | None = None) -> DirImageDestination:
+    return DirImageDestination(ref.path)

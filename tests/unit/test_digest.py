@@ -1,0 +1,36 @@
+"""Digest helpers and the verifying reader."""
+
+import io
+
+import pytest
+
+from labcheck.engine.digest import VerifyingReader, digest_hex, sha256_digest, validate_digest, InvalidDigestError
+from labcheck.engine.errors import DigestMismatchError
+
+
+def test_sha256_digest() -> None:
+    assert sha256_digest(b"") == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_verifying_reader_accepts_right_bytes() -> None:
+    data = b"x" * 5000
+    seen: list[int] = []
+    reader = VerifyingReader(io.BytesIO(data), sha256_digest(data), on_read=seen.append)
+    assert b"".join(iter(lambda: reader.read(1024), b"")) == data
+    assert reader.verified and seen[-1] == 5000
+
+
+def test_verifying_reader_names_the_digest() -> None:
+    expected = sha256_digest(b"good")
+    reader = VerifyingReader(io.BytesIO(b"evil"), expected)
+    with pytest.raises(DigestMismatchError) as info:
+        reader.drain()
+    assert expected in str(info.value)
+    assert info.value.expected == expected and info.value.actual == sha256_digest(b"evil")
+
+
+def test_invalid_digests_are_refused_before_building_paths() -> None:
+    for bad in ("sha256:../../etc", "md5:abc", "sha256:" + "A" * 64):
+        with pytest.raises(InvalidDigestError):
+            validate_digest(bad)
+    assert digest_hex("sha256:" + "a" * 64) == "a" * 64
