@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from labcheck.engine.errors import UnsupportedError
+
 TRANSPORT_MODULES: dict[str, str] = {
     "docker": "labcheck.engine.transports.registry",
     "dir": "labcheck.engine.transports.dir",
@@ -21,4 +23,15 @@ TRANSPORT_MODULES: dict[str, str] = {
 
 
 def transport_module(name: str) -> ModuleType:
-    return importlib.import_module(TRANSPORT_MODULES[name])
+    """The module implementing transport `name`; UnsupportedError when there is none yet."""
+    module_name = TRANSPORT_MODULES.get(name)
+    if module_name is None:
+        raise UnsupportedError(f"transport {name} is not supported yet")
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise UnsupportedError(
+            f"transport {name} is not supported yet", hint="use the real skopeo for this transport for now"
+        ) from None

@@ -1,0 +1,71 @@
+"""skopeo's per-side image flags (--creds, --tls-verify, --src-*/--dest-* …) and their SideOptions."""
+
+from __future__ import annotations
+
+import argparse
+
+from labcheck.engine.options import Credentials, SideOptions
+
+
+def parse_bool(text: str) -> bool:
+    """Go's strconv.ParseBool, as skopeo's `--tls-verify=false` uses it."""
+    lowered = text.lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def add_platform_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--override-arch", metavar="ARCH", help="use ARCH instead of the host's architecture")
+    parser.add_argument("--override-os", metavar="OS", help="use OS instead of the host's OS")
+    parser.add_argument("--override-variant", metavar="VARIANT", help="use VARIANT instead of the host's")
+    parser.add_argument("--registries-conf", metavar="PATH", help="use PATH instead of registries.conf")
+    parser.add_argument("--insecure-policy", action="store_true", help="accepted for skopeo compatibility")
+    parser.add_argument("--policy", metavar="PATH", help="accepted for skopeo compatibility")
+
+
+def add_side_flags(parser: argparse.ArgumentParser, prefix: str = "", *, what: str = "the registry") -> None:
+    """The flags of one side; prefix is "", "src-" or "dest-"."""
+    p = f"--{prefix}"
+    dest = prefix.replace("-", "_")
+    parser.add_argument(f"{p}authfile", dest=f"{dest}authfile", metavar="PATH", help=f"auth file for {what}")
+    parser.add_argument(f"{p}creds", dest=f"{dest}creds", metavar="USER[:PASS]", help=f"credentials for {what}")
+    parser.add_argument(f"{p}no-creds", dest=f"{dest}no_creds", action="store_true", help=f"access {what} anonymously")
+    parser.add_argument(f"{p}registry-token", dest=f"{dest}registry_token", metavar="TOKEN", help="a bearer token")
+    parser.add_argument(
+        f"{p}tls-verify", dest=f"{dest}tls_verify", type=parse_bool, nargs="?", const=True, metavar="BOOL",
+        help=f"require HTTPS and verify certificates of {what}",
+    )
+    parser.add_argument(f"{p}cert-dir", dest=f"{dest}cert_dir", metavar="PATH", help="certificates directory")
+    parser.add_argument(f"{p}daemon-host", dest=f"{dest}daemon_host", metavar="HOST", help="docker daemon address")
+
+
+def side_options(args: argparse.Namespace, prefix: str = "") -> SideOptions:
+    """SideOptions from the flags of one side; the unprefixed flags are the fallback for both sides."""
+    dest = prefix.replace("-", "_")
+
+    def get(name: str):  # type: ignore[no-untyped-def]
+        value = getattr(args, f"{dest}{name}", None)
+        if value is None and dest:
+            value = getattr(args, name, None)
+        return value
+
+    creds = get("creds")
+    if creds is None and getattr(args, "username", None):
+        creds = f"{args.username}:{getattr(args, 'password', None) or ''}"
+    return SideOptions(
+        creds=Credentials.parse(creds) if creds else None,
+        no_creds=bool(get("no_creds")),
+        authfile=get("authfile"),
+        tls_verify=get("tls_verify"),
+        cert_dir=get("cert_dir"),
+        registries_conf=getattr(args, "registries_conf", None),
+        daemon_host=get("daemon_host"),
+        override_arch=getattr(args, "override_arch", None),
+        override_os=getattr(args, "override_os", None),
+        override_variant=getattr(args, "override_variant", None),
+        retry_times=getattr(args, "retry_times", 0) or 0,
+        registry_token=get("registry_token"),
+    )

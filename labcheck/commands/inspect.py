@@ -1,0 +1,70 @@
+"""`labcheck inspect`: skopeo inspect's flags and output, on the engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from labcheck.commands import gotemplate
+from labcheck.commands.imageflags import add_platform_flags, add_side_flags, side_options
+from labcheck.engine import inspect as engine_inspect
+from labcheck.engine.reference import parse_image_reference
+from labcheck.engine.transports import transport_module
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "inspect",
+        help="show an image's manifest, config and metadata (skopeo inspect)",
+        description="Return low-level information about IMAGE, exactly as `skopeo inspect` prints it.",
+    )
+    parser.add_argument("image", metavar="IMAGE", help="transport:reference, e.g. docker://fedora, dir:/tmp/f")
+    parser.add_argument("--raw", action="store_true", help="print the raw manifest or config, unmodified")
+    parser.add_argument("--config", action="store_true", help="print the image's config, not its manifest")
+    parser.add_argument("-n", "--no-tags", action="store_true", help="do not list the repository's tags")
+    parser.add_argument("-f", "--format", metavar="TEMPLATE", help="Go template ({{.Field}}) applied to the output")
+    parser.add_argument("--all-platforms", action="store_true", help="list every instance of a manifest list")
+    parser.add_argument("--retry-times", type=int, default=0, metavar="N", help="retry N times on network errors")
+    parser.add_argument("--username", help="registry user (use --creds for both)")
+    parser.add_argument("--password", help="registry password")
+    parser.add_argument("--shared-blob-dir", metavar="DIR", help="accepted for skopeo compatibility")
+    add_side_flags(parser)
+    add_platform_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    ref = parse_image_reference(args.image)
+    options = side_options(args)
+    source = transport_module(ref.transport).open_source(ref, options)
+    try:
+        if args.all_platforms:
+            entries = [e.to_json() for e in engine_inspect.inspect_platforms(source)]
+            sys.stdout.write(engine_inspect.render_json(entries))
+        elif args.config and args.raw:
+            _write_bytes(engine_inspect.raw_config(source, options))
+        elif args.config:
+            sys.stdout.write(engine_inspect.render_json(engine_inspect.oci_config(source, options)))
+        elif args.raw:
+            _write_bytes(engine_inspect.raw_manifest(source))
+        else:
+            docker_name = ref.docker_reference
+            result = engine_inspect.inspect_image(
+                source, options, list_tags=not args.no_tags, name=docker_name.name if docker_name else ""
+            )
+            for warning in result.warnings:
+                print(f"labcheck inspect: warning: {warning}", file=sys.stderr)
+            if args.format:
+                sys.stdout.write(gotemplate.render(args.format, result.to_json()) + "\n")
+            else:
+                sys.stdout.write(result.render())
+    finally:
+        source.close()
+    return 0
+
+
+def _write_bytes(data: bytes) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
