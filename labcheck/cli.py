@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "labcheck.commands.lab",
     "labcheck.commands.inspect",
     "labcheck.commands.copy",
+    "labcheck.commands.scenario",
 ]
 
 

@@ -1,0 +1,146 @@
+"""`labcheck run|verify|check|reset SCENARIO` and `labcheck lint FILE…`: a thin front over the pytest plugin."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from labcheck.errors import UsageError
+from labcheck.report.redact import REDACTOR
+from labcheck.runner.plugin import RESULTS_KEY
+from labcheck.runner.results import FAILED, PASSED, RunResults
+from labcheck.scenario.lint import lint_file
+from labcheck.scenario.model import load_scenario
+
+MODE_HELP = {
+    "run": "course CI: do each step, then verify it (a failed step skips the steps that require it)",
+    "verify": "grading: run every step's checks, change nothing on the host",
+    "check": "a student: verify this machine and show what is done and a hint for the next step",
+    "reset": "undo every step in reverse order, leaving the host as before the lab",
+}
+EXIT_CODES = ("exit codes: 0 all passed; 1 a check failed; 2 scenario or usage error; "
+              "3 a host could not be reached; 4 labcheck itself failed")
+
+
+def register(subparsers) -> None:
+    for mode, help_text in MODE_HELP.items():
+        parser = subparsers.add_parser(mode, help=help_text, description=f"{help_text}. {EXIT_CODES}.")
+        parser.add_argument("scenario", metavar="SCENARIO", help="a scenario file (scenarios/*.yaml)")
+        if mode != "check":
+            parser.add_argument("--hosts", default="local://",
+                                help="comma-separated testinfra host URIs (default: local://)")
+        parser.add_argument("--profile", help="the scenario profile (default: the scenario's default_profile)")
+        parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                            help="override a scenario variable (repeatable)")
+        parser.add_argument("--secrets-file", metavar="FILE", help="KEY=VALUE lines that secret('KEY') reads")
+        parser.add_argument("--html", metavar="FILE", help="write a self-contained pytest-html report")
+        parser.add_argument("--junitxml", metavar="FILE", help="write JUnit XML")
+        parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only steps matching EXPR (pytest -k)")
+        parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed step")
+        parser.set_defaults(func=_run, mode=mode)
+    lint = subparsers.add_parser("lint", help="validate scenario files; report every problem as file:line:col",
+                                 description="Validate scenario files against the format. Exit 0 when all are "
+                                 "valid, 2 when any has a problem.")
+    lint.add_argument("files", nargs="+", metavar="FILE")
+    lint.set_defaults(func=_lint)
+
+
+def _lint(args: argparse.Namespace) -> int:
+    problems = [p for name in args.files for p in lint_file(Path(name))]
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{len(args.files)} scenario file(s) valid", file=sys.stderr)
+    return 2 if problems else 0
+
+
+class _ResultsGrabber:
+    """Keeps a handle on the plugin's results after pytest.main returns."""
+
+    results: RunResults | None = None
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.results = config.stash[RESULTS_KEY]
+
+
+def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
+    argv = [str(path), "-c", os.devnull, "--rootdir", str(path.parent), "-p", "no:cacheprovider",
+            f"--labcheck-mode={args.mode}", f"--hosts={getattr(args, 'hosts', 'local://')}"]
+    if args.profile:
+        argv.append(f"--labcheck-profile={args.profile}")
+    argv += [f"--labcheck-var={v}" for v in args.var]
+    if args.secrets_file:
+        argv.append(f"--labcheck-secrets-file={args.secrets_file}")
+    if args.html:
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
+        argv += [f"--html={args.html}", "--self-contained-html"]
+    if args.junitxml:
+        argv.append(f"--junitxml={args.junitxml}")
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    if args.exitfirst:
+        argv.append("-x")
+    if args.mode == "check":
+        argv += ["-q", "--no-header", "-p", "no:terminal"]
+    else:
+        argv += ["--tb=short", "-q", "-rN"]
+    return argv
+
+
+def _run(args: argparse.Namespace) -> int:
+    path = Path(args.scenario)
+    if not path.is_file():
+        raise UsageError(f"no scenario file {path}")
+    load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
+    grabber = _ResultsGrabber()
+    code = pytest.main(_pytest_args(args, path), plugins=[grabber])
+    results = grabber.results
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED) or results is None:
+        return 2
+    if code == pytest.ExitCode.INTERNAL_ERROR:
+        return 4
+    if args.mode == "check":
+        print_check_view(results)
+    else:
+        print_summary(results)
+    for message in dict.fromkeys(results.usage_errors):
+        print(f"labcheck {args.mode}: {REDACTOR.redact(message)}", file=sys.stderr)
+    return results.exit_code()
+
+
+def _mark(status: str) -> str:
+    return {"passed": "✔", "failed": "✘", "skipped": "–", "unreachable": "?", "error": "!"}.get(status, "?")
+
+
+def print_check_view(results: RunResults) -> None:
+    """A student's view: each step ✔/✘ with its title, the hint for the first failed step, k/n done."""
+    for host, steps in results.hosts.items():
+        print(f"{results.scenario_title} ({host})")
+        first_failed = None
+        for step_id, title in results.steps:
+            result = steps.get(step_id)
+            if result is None:
+                continue
+            print(f"  {_mark(result.status)} {title}")
+            if result.status != PASSED and first_failed is None:
+                first_failed = result
+        done = sum(1 for r in steps.values() if r.status == PASSED)
+        if first_failed is not None:
+            print(f"\nNext: {first_failed.title}")
+            if first_failed.reason:
+                print(f"  why: {REDACTOR.redact(first_failed.reason)}")
+            if first_failed.hint:
+                print(f"  hint: {REDACTOR.redact(first_failed.hint)}")
+        print(f"\n{done}/{len(results.steps)} steps done")
+
+
+def print_summary(results: RunResults) -> None:
+    for host, steps in results.hosts.items():
+        passed = sum(1 for r in steps.values() if r.status == PASSED)
+        failed = [r for r in steps.values() if r.status == FAILED]
+        print(f"{results.mode} {results.scenario_id} on {host}: {passed}/{len(results.steps)} steps passed"
+              + (f", {len(failed)} failed" if failed else ""))

@@ -1,0 +1,73 @@
+"""One redaction mechanism for every output: secret values, in every form they leak in, become ***."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+MIN_SECRET_LENGTH = 4  # shorter fragments would mask ordinary words
+
+
+def leak_forms(value: str) -> set[str]:
+    """value, its password part (for user:password), base64 and URL-encoded forms of both."""
+    parts = {value}
+    user, sep, password = value.partition(":")
+    if sep and len(password) >= MIN_SECRET_LENGTH:
+        parts.add(password)
+    forms: set[str] = set()
+    for part in parts:
+        raw = part.encode()
+        forms.update({part, quote(part, safe=""), quote_plus(part, safe=""),
+                      base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
+                      base64.b64encode(raw).decode().rstrip("=")})
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+class Redactor:
+    """The set of secrets of a run; redact() masks all of them in text."""
+
+    def __init__(self) -> None:
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            new = leak_forms(value) - self._forms
+            if new:
+                self._forms |= new
+                self._pattern = None
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def redact(self, text: str) -> str:
+        if not self._forms or not text:
+            return text
+        with self._lock:
+            if self._pattern is None:
+                # Longest first, so a password inside its own base64 form cannot shadow it.
+                alternatives = sorted(self._forms, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+            pattern = self._pattern
+        return pattern.sub(MASK, text)
+
+    def redact_data(self, value: Any) -> Any:
+        """redact() applied to every string inside JSON-like data."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {self.redact_data(k): self.redact_data(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.redact_data(v) for v in value]
+        return value
+
+
+# The process-wide redactor: every secret the scenario layer reads is added here.
+REDACTOR = Redactor()

@@ -1,0 +1,141 @@
+"""Running one step on one host in a mode: do, verify (with retries), undo."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from labcheck.checks.base import CHECKS, CheckContext, CheckResult
+from labcheck.errors import LabcheckError
+from labcheck.runner.drivers import NativeDriver
+from labcheck.runner.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
+from labcheck.scenario.model import BoundScenario, Step
+
+MODES = ("run", "verify", "check", "reset")
+
+
+class HostUnreachable(Exception):
+    """The host could not be reached (connection, auth, host key): every step of it is unreachable."""
+
+
+@dataclass
+class HostSession:
+    """Everything bound to one host for a run."""
+
+    name: str
+    context: CheckContext
+    bound: BoundScenario
+    driver: NativeDriver
+
+
+def describe_action(action: dict[str, Any]) -> str:
+    """A one-line, skopeo-like description of an action (rendered; secrets redacted later)."""
+    kind, params = next(iter(action.items()))
+    if kind == "run":
+        return str(params)
+    if kind == "copy":
+        extra = " --all" if params.get("all") else ""
+        extra += " --src-creds ***" if params.get("src_creds") else ""
+        extra += " --dest-creds ***" if params.get("dest_creds") else ""
+        return f"copy{extra} {params['src']} {params['dst']}"
+    if kind == "inspect":
+        return f"inspect{' --creds ***' if params.get('creds') else ''} {params['ref']}"
+    return f"{kind}{' --creds ***' if params.get('creds') else ''} {params.get('ref', '')}"
+
+
+def perform(action: dict[str, Any], session: HostSession) -> ActionOutcome:
+    """Carry out one rendered action; a LabcheckError is a failed action, not a crash."""
+    kind, params = next(iter(action.items()))
+    description = describe_action(action)
+    try:
+        if kind == "run":
+            result = session.context.run(params)
+            output = (result.stdout + result.stderr).strip()
+            if result.rc != 0:
+                return ActionOutcome(description, False, output[-2000:], f"exited with status {result.rc}")
+            return ActionOutcome(description, True, output[-2000:])
+        if kind == "copy":
+            digest = session.driver.copy(params["src"], params["dst"], src_creds=params.get("src_creds"),
+                                         dest_creds=params.get("dest_creds"), all_images=bool(params.get("all")),
+                                         src_tls_verify=params.get("src_tls_verify"),
+                                         dest_tls_verify=params.get("dest_tls_verify"))
+            return ActionOutcome(description, True, f"wrote manifest {digest}")
+        if kind == "inspect":
+            info = session.driver.inspect(params["ref"], creds=params.get("creds"), tls_verify=params.get("tls_verify"))
+            return ActionOutcome(description, True, f"Digest {info.get('Digest')}, "
+                                                    f"{info.get('Os')}/{info.get('Architecture')}")
+        if kind == "delete":
+            session.driver.delete(params["ref"], creds=params.get("creds"))
+            return ActionOutcome(description, True)
+    except LabcheckError as exc:
+        return ActionOutcome(description, False, "", str(exc))
+    raise ValueError(f"unknown action {kind}")
+
+
+def verify(step: Step, session: HostSession, *, retries: int | None = None) -> list[CheckResult]:
+    """Run the step's checks; retry the whole list (state that settles) until all pass or time is up."""
+    attempts = (step.retries if retries is None else retries) + 1
+    deadline = time.monotonic() + step.timeout if step.timeout else None
+    results: list[CheckResult] = []
+    for attempt in range(attempts):
+        results = [run_check(check, step, session) for check in step.verify]
+        if all(r.passed for r in results):
+            break
+        if attempt + 1 < attempts and (deadline is None or time.monotonic() + step.retry_delay < deadline):
+            time.sleep(step.retry_delay)
+        else:
+            break
+    return results
+
+
+def run_check(check: dict[str, Any], step: Step, session: HostSession) -> CheckResult:
+    name, params = next(iter(check.items()))
+    rendered = session.bound.render(params or {}, where=f"step '{step.id}' check {name}")
+    try:
+        return CHECKS[name].function(session.context, **rendered)
+    except LabcheckError as exc:
+        return CheckResult(name, False, f"{name} check", reason=str(exc))
+
+
+def run_step(step: Step, session: HostSession, mode: str, earlier: dict[str, StepResult]) -> StepResult:
+    """One step on one host. Raises HostUnreachable when the host stops answering."""
+    started = time.monotonic()
+    hint = session.bound.render(step.hint, where=f"step '{step.id}' hint") if step.hint else ""
+    result = StepResult(step.id, step.title, session.name, PASSED, hint=hint)
+    try:
+        if mode == "reset":
+            for action in step.undo:
+                result.actions.append(perform(session.bound.render(action, where=f"step '{step.id}' undo"), session))
+            failed = [a for a in result.actions if not a.ok]
+            if failed:
+                result.status, result.reason = FAILED, f"undo failed: {failed[0].error}"
+            return result
+        if mode == "run":
+            missing = [r for r in step.requires if earlier.get(r) is None or earlier[r].status != PASSED]
+            if missing:
+                result.status = SKIPPED
+                result.reason = f"requires {', '.join(missing)}, which did not pass"
+                return result
+            for action in step.do:
+                outcome = perform(session.bound.render(action, where=f"step '{step.id}' do"), session)
+                result.actions.append(outcome)
+                if not outcome.ok:
+                    result.status, result.reason = FAILED, f"{outcome.description}: {outcome.error}"
+                    return result
+        result.checks = verify(step, session)
+        failed_checks = [c for c in result.checks if not c.passed]
+        if failed_checks:
+            result.status = FAILED
+            result.reason = failed_checks[0].reason or failed_checks[0].summary
+        return result
+    except HostUnreachable:
+        raise
+    except LabcheckError as exc:
+        result.status, result.reason = FAILED, str(exc)
+        return result
+    except Exception as exc:  # a bug in labcheck: never reported as a failed check
+        result.status, result.reason = ERROR, f"labcheck crashed: {exc.__class__.__name__}: {exc}"
+        return result
+    finally:
+        result.duration = time.monotonic() - started

@@ -1,0 +1,172 @@
+"""Rendering a scenario's templates: jinja2 with StrictUndefined, vars, profiles, secrets and the lab world."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import jinja2
+
+from labcheck.errors import UsageError
+from labcheck.report.redact import REDACTOR, Redactor
+
+# Names every template may use besides the scenario's vars.
+BUILTIN_NAMES = frozenset({"home", "user", "host", "lab", "secret", "env", "profile"})
+
+
+class SecretNotSet(UsageError):
+    """secret('NAME') with NAME in neither the environment nor the secrets file."""
+
+
+def load_secrets_file(path: str | Path) -> dict[str, str]:
+    """KEY=VALUE lines (blank lines and # comments ignored), as .env files have them."""
+    secrets: dict[str, str] = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read --secrets-file {path}: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep:
+            raise UsageError(f"{path}:{number}: expected KEY=VALUE")
+        secrets[key.strip()] = value.strip().strip("'\"")
+    return secrets
+
+
+class LabInfo:
+    """`lab.*` in templates: the lab world named by LABCHECK_* variables, else the default one."""
+
+    def __init__(self, environ: Mapping[str, str], redactor: Redactor) -> None:
+        self._environ = environ
+        self._redactor = redactor
+        self._world = None
+
+    def _lab_world(self):
+        if self._world is None:
+            from labcheck.labenv.world import LabWorld
+
+            self._world = LabWorld(self._environ.get("LABCHECK_STATE_DIR"))
+            if not self._world.settings():
+                raise UsageError("no lab world is running and LABCHECK_SOURCE_REGISTRY is not set",
+                                 hint="run 'labcheck lab up' (or eval \"$(labcheck lab env)\")")
+        return self._world
+
+    def _get(self, name: str) -> str:
+        value = self._environ.get(name)
+        return value if value else self._lab_world().env()[name]
+
+    @property
+    def source_registry(self) -> str:
+        return self._get("LABCHECK_SOURCE_REGISTRY")
+
+    @property
+    def dest_registry(self) -> str:
+        return self._get("LABCHECK_DEST_REGISTRY")
+
+    @property
+    def dest_creds_file(self) -> str:
+        return self._get("LABCHECK_DEST_CREDS_FILE")
+
+    @property
+    def dest_creds(self) -> str:
+        """The destination registry's `user:password`, marked secret."""
+        path = self.dest_creds_file
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read the lab's destination credentials {path}: {exc.strerror or exc}") from None
+        self._redactor.add(value)
+        return value
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables `labcheck lab env` prints (what plain skopeo, podman and docker need)."""
+        names = ("LABCHECK_SOURCE_REGISTRY", "LABCHECK_DEST_REGISTRY", "LABCHECK_DEST_CREDS_FILE", "DOCKER_HOST",
+                 "SSL_CERT_FILE", "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF")
+        if all(self._environ.get(n) for n in names):
+            return {n: self._environ[n] for n in names}
+        return self._lab_world().env()
+
+
+class Renderer:
+    """Renders template strings with one set of values; every secret read is registered for redaction."""
+
+    def __init__(self, values: Mapping[str, Any], *, environ: Mapping[str, str] | None = None,
+                 secrets: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+        self.secrets = dict(secrets or {})
+        self.redactor = redactor
+        self.jinja = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                        autoescape=False)
+        self.globals: dict[str, Any] = {
+            "secret": self.secret,
+            "env": self.env,
+            "lab": LabInfo(self.environ, redactor),
+        }
+        self.values: dict[str, Any] = {**self.globals, **values}
+
+    def secret(self, name: str) -> str:
+        value = self.environ.get(name) or self.secrets.get(name)
+        if not value:
+            raise SecretNotSet(f"secret '{name}' is not set",
+                               hint=f"export {name}=… or put {name}=… in a --secrets-file")
+        self.redactor.add(value)
+        return value
+
+    def env(self, name: str, default: str | None = None) -> str:
+        value = self.environ.get(name, default)
+        if value is None:
+            raise UsageError(f"environment variable {name} is not set")
+        return value
+
+    def render(self, text: str, *, where: str = "") -> str:
+        try:
+            return self.jinja.from_string(text).render(self.values)
+        except jinja2.UndefinedError as exc:
+            raise UsageError(f"undefined variable in {where or 'a template'}: {exc.message}",
+                             hint="define it under vars, in the profile, or with --var NAME=VALUE") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise UsageError(f"template error in {where or 'a template'}: {exc.message}") from None
+
+    def render_data(self, value: Any, *, where: str = "") -> Any:
+        """Every string inside value rendered (keys are left as they are)."""
+        if isinstance(value, str):
+            return self.render(value, where=where) if ("{{" in value or "{%" in value) else value
+        if isinstance(value, dict):
+            return {k: self.render_data(v, where=f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render_data(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
+        return value
+
+
+def resolve_vars(raw: Mapping[str, Any], base: Mapping[str, Any], make_renderer: Callable[[Mapping[str, Any]], Renderer]) -> dict[str, Any]:
+    """Render vars that may refer to each other, in whatever order they resolve."""
+    resolved: dict[str, Any] = dict(base)
+    pending = dict(raw)
+    while pending:
+        progress = False
+        last_error: UsageError | None = None
+        for name in list(pending):
+            value = pending[name]
+            if not isinstance(value, str):
+                resolved[name] = value
+                del pending[name]
+                progress = True
+                continue
+            try:
+                resolved[name] = make_renderer(resolved).render(value, where=f"var '{name}'")
+            except UsageError as exc:
+                if any(f"'{other}'" in exc.message for other in pending if other != name):
+                    last_error = exc
+                    continue
+                raise
+            del pending[name]
+            progress = True
+        if not progress:
+            assert last_error is not None
+            raise UsageError(f"variables refer to each other in a cycle: {', '.join(pending)}")
+    return resolved

@@ -1,0 +1,73 @@
+"""Scenario rendering: vars, profiles, --var, StrictUndefined, secrets marked for redaction."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from labcheck.errors import UsageError
+from labcheck.report.redact import Redactor
+from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
+from labcheck.scenario.render import load_secrets_file
+
+
+def scenario(**kwargs) -> Scenario:
+    step = Step(index=0, id="a", title="A", verify=[{"file": {"path": "/x"}}], hint="{{ greeting }}")
+    return Scenario(path=Path("s.yaml"), id="s", title="S", steps=[step], **kwargs)
+
+
+def test_vars_profiles_and_overrides_in_that_order() -> None:
+    s = scenario(vars={"a": "top", "b": "{{ a }}-b", "c": "c"},
+                 profiles={"one": {"vars": {"a": "profile"}}, "two": {"vars": {"a": "two"}}}, default_profile="one")
+    bound = bind(s, environ={}, redactor=Redactor())
+    assert bound.render("{{ b }}") == "profile-b"
+    assert bind(s, profile="two", environ={}, redactor=Redactor()).render("{{ b }}") == "two-b"
+    assert bind(s, overrides={"a": "cli"}, environ={}, redactor=Redactor()).render("{{ b }} {{ c }}") == "cli-b c"
+
+
+def test_host_facts_are_variables() -> None:
+    bound = bind(scenario(vars={"dir": "{{ home }}/fedora-skopeo"}), host_facts={"home": "/home/ann"},
+                 environ={}, redactor=Redactor())
+    assert bound.render("{{ dir }}") == "/home/ann/fedora-skopeo"
+
+
+def test_undefined_variable_is_an_error_not_an_empty_string() -> None:
+    bound = bind(scenario(), environ={}, redactor=Redactor())
+    with pytest.raises(UsageError, match="greeting"):
+        bound.render("hello {{ greeting }}", where="hint")
+
+
+def test_unknown_profile_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown profile 'nope'"):
+        bind(scenario(profiles={"live": {}}), profile="nope", environ={}, redactor=Redactor())
+
+
+def test_secret_from_environment_or_file_is_registered_for_redaction(tmp_path: Path) -> None:
+    redactor = Redactor()
+    s = scenario(vars={"creds": "{{ secret('QUAY_CREDS') }}", "token": "{{ secret('TOKEN') }}"})
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text("# lab secrets\nTOKEN='tok-1234567890'\n")
+    bound = bind(s, environ={"QUAY_CREDS": "robot+x:S3cretPassw0rd"}, secrets=load_secrets_file(secrets_file),
+                 redactor=redactor)
+    assert bound.render("{{ creds }}") == "robot+x:S3cretPassw0rd"
+    text = (f"--dest-creds robot+x:S3cretPassw0rd, auth {base64.b64encode(b'robot+x:S3cretPassw0rd').decode()}, "
+            f"url {quote('robot+x:S3cretPassw0rd', safe='')}, bare S3cretPassw0rd, tok-1234567890")
+    redacted = redactor.redact(text)
+    assert "S3cretPassw0rd" not in redacted and "tok-1234567890" not in redacted
+    assert base64.b64encode(b"robot+x:S3cretPassw0rd").decode() not in redacted
+    assert redacted.count("***") == 5
+
+
+def test_missing_secret_says_how_to_set_it() -> None:
+    with pytest.raises(UsageError) as info:
+        bind(scenario(vars={"c": "{{ secret('QUAY_CREDS') }}"}), environ={}, redactor=Redactor())
+    assert "QUAY_CREDS" in str(info.value) and "--secrets-file" in str(info.value)
+
+
+def test_var_overrides_parse() -> None:
+    assert parse_var_overrides(["a=1", "b=x=y"]) == {"a": "1", "b": "x=y"}
+    with pytest.raises(UsageError):
+        parse_var_overrides(["novalue"])
