@@ -37,6 +37,9 @@ def register(subparsers) -> None:
         parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                             help="override a scenario variable (repeatable)")
         parser.add_argument("--secrets-file", metavar="FILE", help="KEY=VALUE lines that secret('KEY') reads")
+        parser.add_argument("--driver", choices=("native", "skopeo"),
+                            help="who carries out copy/inspect: native (labcheck's engine, on this machine) or "
+                            "skopeo (the real skopeo on the host); default: native locally, skopeo remotely")
         parser.add_argument("--html", metavar="FILE", help="write a self-contained pytest-html report")
         parser.add_argument("--junitxml", metavar="FILE", help="write JUnit XML")
         parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only steps matching EXPR (pytest -k)")
@@ -73,6 +76,8 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     if args.profile:
         argv.append(f"--labcheck-profile={args.profile}")
     argv += [f"--labcheck-var={v}" for v in args.var]
+    if args.driver:
+        argv.append(f"--labcheck-driver={args.driver}")
     if args.secrets_file:
         argv.append(f"--labcheck-secrets-file={args.secrets_file}")
     if args.html:

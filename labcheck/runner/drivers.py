@@ -1,21 +1,24 @@
-"""Who carries out engine actions: the native engine in this process (on this machine)."""
+"""Engine actions of scenario steps, carried out by the native engine or by skopeo on the host."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
-from labcheck.engine.copy import copy_image
-from labcheck.engine.inspect import inspect_image
+from labcheck.engine.api import EngineDriver, NativeDriver
 from labcheck.engine.options import CopyOptions, Credentials, SideOptions
 from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.transports import transport_module
+from labcheck.engine.registry_client import RegistryClient
+from labcheck.engine.skopeo_driver import SkopeoDriver
+from labcheck.errors import UsageError
+
+DRIVERS = ("native", "skopeo")
 
 
 @contextlib.contextmanager
 def environment(env: Mapping[str, str]) -> Iterator[None]:
-    """The lab's environment (SSL_CERT_FILE, DOCKER_HOST, CONTAINERS_*) for in-process engine calls."""
+    """The lab's environment (SSL_CERT_FILE, DOCKER_HOST, CONTAINERS_*) around in-process engine calls."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -32,46 +35,40 @@ def _side(creds: str | None, tls_verify: bool | None = None) -> SideOptions:
     return SideOptions(creds=Credentials.parse(creds) if creds else None, tls_verify=tls_verify)
 
 
-class NativeDriver:
-    """Engine actions by labcheck's own engine, on the machine labcheck runs on."""
+class StepDriver:
+    """copy / inspect / delete with creds as `user:password` strings, as scenario steps give them."""
 
-    name = "native"
+    def __init__(self, engine: EngineDriver, env: Mapping[str, str]) -> None:
+        self.engine = engine
+        self.env = dict(env)
+        self.name = engine.name
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        self.env = dict(env or {})
+    def _scope(self):
+        # The native engine reads the lab's environment from os.environ; skopeo gets it exported.
+        return environment(self.env) if isinstance(self.engine, NativeDriver) else contextlib.nullcontext()
 
     def copy(self, src: str, dst: str, *, src_creds: str | None = None, dest_creds: str | None = None,
              all_images: bool = False, src_tls_verify: bool | None = None,
              dest_tls_verify: bool | None = None) -> str:
-        with environment(self.env):
-            result = copy_image(parse_image_reference(src), parse_image_reference(dst),
-                                src_options=_side(src_creds, src_tls_verify),
-                                dst_options=_side(dest_creds, dest_tls_verify),
-                                options=CopyOptions(all_images=all_images))
+        with self._scope():
+            result = self.engine.copy(src, dst, src_options=_side(src_creds, src_tls_verify),
+                                      dst_options=_side(dest_creds, dest_tls_verify),
+                                      options=CopyOptions(all_images=all_images))
         return result.manifest_digest
 
-    def inspect(self, ref: str, *, creds: str | None = None, tls_verify: bool | None = None) -> dict:
-        with environment(self.env):
-            parsed = parse_image_reference(ref)
-            options = _side(creds, tls_verify)
-            source = transport_module(parsed.transport).open_source(parsed, options)
-            try:
-                named = parsed.docker_reference
-                name = named.name if parsed.transport == "docker" and named is not None else ""
-                return inspect_image(source, options, name=name).to_json()
-            finally:
-                source.close()
+    def inspect(self, ref: str, *, creds: str | None = None, tls_verify: bool | None = None) -> dict[str, Any]:
+        with self._scope():
+            return self.engine.inspect(ref, options=_side(creds, tls_verify)).to_json()
 
     def manifest_digest(self, ref: str, *, creds: str | None = None) -> str:
         return self.inspect(ref, creds=creds)["Digest"]
 
     def delete(self, ref: str, *, creds: str | None = None) -> None:
-        from labcheck.engine.registry_client import RegistryClient
-
+        """Delete a tag's manifest from its registry (the undo of a push)."""
         parsed = parse_image_reference(ref)
-        if parsed.transport != "docker":
-            raise ValueError("delete works on docker:// references only")
         named = parsed.docker_reference
+        if parsed.transport != "docker" or named is None:
+            raise UsageError(f"delete needs a docker:// reference, not {ref}")
         with environment(self.env):
             client = RegistryClient(named.domain, named.path, _side(creds), push=True)
             try:
@@ -80,3 +77,11 @@ class NativeDriver:
                     client.delete_manifest(digest)
             finally:
                 client.close()
+
+
+def make_driver(name: str, host: Any, env: Mapping[str, str]) -> StepDriver:
+    if name == "native":
+        return StepDriver(NativeDriver(), env)
+    if name == "skopeo":
+        return StepDriver(SkopeoDriver(host, env=env), env)
+    raise UsageError(f"unknown driver '{name}' (choose from {', '.join(DRIVERS)})")

@@ -13,7 +13,7 @@ from labcheck.checks.base import CheckContext
 from labcheck.errors import LabcheckError
 from labcheck.labenv.world import LabWorld
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.drivers import NativeDriver
+from labcheck.runner.drivers import DRIVERS, make_driver
 from labcheck.runner.results import SKIPPED, UNREACHABLE, RunResults, StepResult
 from labcheck.runner.steps import MODES, HostSession, run_step
 from labcheck.scenario.model import Scenario, ScenarioError, bind, load_scenario, parse_var_overrides
@@ -30,6 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--labcheck-profile", default=None, help="the scenario profile (default: its default_profile)")
     group.addoption("--labcheck-var", action="append", default=[], metavar="NAME=VALUE",
                     help="override a scenario variable (repeatable)")
+    group.addoption("--labcheck-driver", choices=DRIVERS, default=None,
+                    help="who carries out engine actions: native (labcheck's engine, on this machine) or "
+                    "skopeo (the real skopeo on the host); default: native locally, skopeo on remote hosts")
     group.addoption("--labcheck-secrets-file", default=None, metavar="FILE",
                     help="KEY=VALUE file that secret('KEY') reads besides the environment")
 
@@ -101,7 +104,8 @@ class HostTarget:
         bound = bind(self.scenario, profile=self.config.getoption("labcheck_profile"),
                      overrides=parse_var_overrides(self.config.getoption("labcheck_var")),
                      host_facts=facts, secrets=load_secrets_file(secrets_file) if secrets_file else None)
-        driver = NativeDriver(bound.env)
+        driver_name = self.config.getoption("labcheck_driver") or ("native" if self.spec.startswith("local") else "skopeo")
+        driver = make_driver(driver_name, host, bound.env)
         self.session = HostSession(self.name, CheckContext(host=host, engine=driver, env=bound.env), bound, driver)
         self.config.stash[RESULTS_KEY].profile = bound.profile or ""
         return self.session

@@ -8,7 +8,7 @@ from typing import Any
 
 from labcheck.checks.base import CHECKS, CheckContext, CheckResult
 from labcheck.errors import LabcheckError
-from labcheck.runner.drivers import NativeDriver
+from labcheck.runner.drivers import StepDriver
 from labcheck.runner.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
 from labcheck.scenario.model import BoundScenario, Step
 
@@ -26,7 +26,7 @@ class HostSession:
     name: str
     context: CheckContext
     bound: BoundScenario
-    driver: NativeDriver
+    driver: StepDriver
 
 
 def describe_action(action: dict[str, Any]) -> str:
