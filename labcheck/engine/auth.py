@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import re
@@ -12,19 +13,16 @@ from pathlib import Path
 from labcheck.engine.errors import UsageError
 from labcheck.engine.options import Credentials, SideOptions
 
-DOCKER_HUB_LEGACY_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io")
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_ALIASES = ("index.docker.io", "registry-1.docker.io")
 
 
 def auth_file_candidates(opts: SideOptions) -> list[Path]:
-    """--authfile, else $REGISTRY_AUTH_FILE, else containers' default search order."""
-    explicit = opts.authfile or os.environ.get("REGISTRY_AUTH_FILE")
-    if explicit:
-        return [Path(explicit)]
+    """containers/image's search order (skopeo 1.9): --authfile or $REGISTRY_AUTH_FILE, else the
+    runtime auth.json; then $XDG_CONFIG_HOME/containers/auth.json, Docker's config.json, ~/.dockercfg."""
     home = Path(os.path.expanduser("~"))
-    candidates: list[Path] = []
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime_dir:
-        candidates.append(Path(runtime_dir) / "containers" / "auth.json")
+    explicit = opts.authfile or os.environ.get("REGISTRY_AUTH_FILE")
+    candidates = [Path(explicit) if explicit else _runtime_auth_file()]
     config_home = os.environ.get("XDG_CONFIG_HOME") or str(home / ".config")
     candidates.append(Path(config_home) / "containers" / "auth.json")
     docker_config = os.environ.get("DOCKER_CONFIG")
@@ -33,20 +31,28 @@ def auth_file_candidates(opts: SideOptions) -> list[Path]:
     return candidates
 
 
-def _lookup_keys(registry: str, repository: str) -> list[str]:
-    """Most specific key first: registry/ns/repo, registry/ns, registry (+ Docker Hub's legacy keys)."""
+def _runtime_auth_file() -> Path:
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        return Path(runtime_dir) / "containers" / "auth.json"
+    return Path("/run/containers") / str(os.getuid()) / "auth.json"
+
+
+def lookup_keys(registry: str, repository: str) -> list[str]:
+    """Most specific key first: registry/ns/repo, registry/ns, registry."""
     parts = repository.split("/") if repository else []
     keys = [f"{registry}/{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
     keys.append(registry)
-    if registry == "docker.io":
-        keys.extend(DOCKER_HUB_LEGACY_KEYS)
     return keys
 
 
-def _normalise_key(key: str) -> str:
-    """Auth files may hold URLs (`https://host/v1/`); containers/image compares host[/path]."""
-    key = re.sub(r"^https?://", "", key)
-    return key.rstrip("/").removesuffix("/v1").removesuffix("/v2")
+def normalise_key(key: str) -> str:
+    """Auth files may name a registry by URL (`https://index.docker.io/v1/`): that means the host.
+    Keys without a scheme are compared exactly (they may name a namespace or repository)."""
+    if re.match(r"^https?://", key):
+        key = re.sub(r"^https?://", "", key).split("/", 1)[0]
+    key = key.rstrip("/")
+    return DOCKER_HUB if key in DOCKER_HUB_ALIASES else key
 
 
 def _decode_entry(entry: dict, source: Path) -> Credentials | None:
@@ -54,12 +60,34 @@ def _decode_entry(entry: dict, source: Path) -> Credentials | None:
     if not encoded:
         return None
     try:
-        user, sep, password = base64.b64decode(encoded).decode().partition(":")
-    except ValueError:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
         raise UsageError(f"invalid auth entry in {source}: not base64 'user:password'") from None
     if not sep:
         raise UsageError(f"invalid auth entry in {source}: missing ':' between user and password")
     return Credentials(user, password)
+
+
+def _read_auth_file(path: Path) -> dict[str, dict] | None:
+    """The entries of an auth file by normalised key (exact keys win); None when it does not exist."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read auth file {path}: {exc.__class__.__name__}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"cannot read auth file {path}: not a JSON object")
+    # auth.json and config.json keep entries under "auths"; the legacy ~/.dockercfg at the top.
+    entries = data["auths"] if isinstance(data.get("auths"), dict) else data
+    by_key: dict[str, dict] = {}
+    for key, value in entries.items():
+        if isinstance(value, dict):
+            by_key.setdefault(key, value)
+    for key, value in entries.items():
+        if isinstance(value, dict):
+            by_key.setdefault(normalise_key(key), value)
+    return by_key
 
 
 def credentials_for(registry: str, repository: str, opts: SideOptions) -> Credentials | None:
@@ -68,19 +96,14 @@ def credentials_for(registry: str, repository: str, opts: SideOptions) -> Creden
         return None
     if opts.creds is not None:
         return opts.creds
-    keys = _lookup_keys(registry, repository)
+    keys = lookup_keys(normalise_key(registry), repository)
     for path in auth_file_candidates(opts):
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
+        entries = _read_auth_file(path)
+        if entries is None:
             continue
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read auth file {path}: {exc.__class__.__name__}") from None
-        entries = data.get("auths", data) if isinstance(data, dict) else {}
-        by_key = {_normalise_key(k): v for k, v in entries.items() if isinstance(v, dict)}
         for key in keys:
-            if key in by_key:
-                creds = _decode_entry(by_key[key], path)
+            if key in entries:
+                creds = _decode_entry(entries[key], path)
                 if creds is not None:
                     return creds
     return None
@@ -94,18 +117,33 @@ class Challenge:
     params: dict[str, str]
 
 
-_PARAM = re.compile(r'([A-Za-z0-9_\-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_SCHEME = re.compile(rf"[\s,]*({_TOKEN})")
+# A parameter is `name=value`; a name followed by whitespace and no `=` starts the next challenge.
+_PARAM = re.compile(rf'[\s,]*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_SKIP_TO_COMMA = re.compile(r"[^,]*")
 
 
 def parse_challenges(header: str) -> list[Challenge]:
-    """Parse a WWW-Authenticate header into challenges (scheme + params)."""
+    """Parse a WWW-Authenticate header (RFC 7235) into challenges; quoted values may hold commas."""
     challenges: list[Challenge] = []
-    # A new challenge starts with a bare token followed by a space (e.g. `Bearer realm=...`).
-    for match in re.finditer(r'(?:^|,)\s*([A-Za-z]+)(?:\s+|$)((?:[^,"]|"(?:[^"\\]|\\.)*"|,\s*[A-Za-z0-9_\-]+\s*=)*)', header):
-        rest = match.group(2) or ""
-        params = {
-            m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)).replace('\\"', '"')
-            for m in _PARAM.finditer(rest)
-        }
-        challenges.append(Challenge(match.group(1).lower(), params))
+    pos = 0
+    while pos < len(header):
+        scheme = _SCHEME.match(header, pos)
+        if scheme is None:
+            break
+        pos = scheme.end()
+        params: dict[str, str] = {}
+        while (param := _PARAM.match(header, pos)) is not None:
+            quoted, bare = param.group(2), param.group(3)
+            params[param.group(1).lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+            pos = param.end()
+        if not params:  # a token68 credential (e.g. Negotiate) that we do not use
+            pos = _SKIP_TO_COMMA.match(header, pos).end()  # type: ignore[union-attr]
+        challenges.append(Challenge(scheme.group(1).lower(), params))
     return challenges
+
+
+def challenge_error(challenge: Challenge | None) -> str:
+    """The Bearer `error` parameter (e.g. insufficient_scope, invalid_token), or ""."""
+    return challenge.params.get("error", "") if challenge else ""

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import logging
 import random
 import re
+import ssl
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 from urllib.parse import urlencode, urljoin, urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
+from urllib3.exceptions import InsecureRequestWarning
 
-from labcheck.engine.auth import Challenge, credentials_for, parse_challenges
+from labcheck.engine.auth import Challenge, challenge_error, credentials_for, parse_challenges
 from labcheck.engine.errors import AuthenticationError, ImageNotFoundError, RegistryError
 from labcheck.engine.options import Credentials, SideOptions
 from labcheck.engine.trust import ssl_context_for
@@ -30,29 +35,43 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v1+json",
     ]
 )
-TEMPORARY_STATUSES = {429, 502, 503, 504}
+TEMPORARY_STATUSES = frozenset({429, 502, 503, 504})
 UPLOAD_CHUNK = 8 << 20
 USER_AGENT = "labcheck (containers/image compatible)"
+TIMEOUT = (30, 300)  # connect, read (seconds)
+MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 60.0
+TOKEN_DEFAULT_LIFETIME = 60  # seconds, when the token server gives no expires_in (token spec)
+CREDENTIALS_HINT = "pass credentials with --creds/--src-creds/--dest-creds or an auth file"
+TLS_HINT = ("trust the registry's CA (SSL_CERT_FILE, --cert-dir, /etc/containers/certs.d/HOST:PORT/) "
+            "or use --tls-verify=false")
+
+log = logging.getLogger(__name__)
+# tls_verify=False is the user's explicit choice; urllib3 would warn on every request.
+warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
 class _TrustAdapter(HTTPAdapter):
-    """Uses our SSLContext for verification instead of requests' certifi bundle."""
+    """HTTPS with our SSLContext (trust.py) and nothing else: neither certifi nor REQUESTS_CA_BUNDLE."""
 
-    def __init__(self, context, **kwargs) -> None:
+    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
         self._context = context
         super().__init__(**kwargs)
 
-    def init_poolmanager(self, *args, **kwargs):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["ssl_context"] = self._context
-        return super().init_poolmanager(*args, **kwargs)
+        super().init_poolmanager(*args, **kwargs)
 
-    def cert_verify(self, conn, url, verify, cert) -> None:
-        if url.lower().startswith("https") and verify:
-            conn.cert_reqs = "CERT_REQUIRED"
-            conn.ca_certs = None
-            conn.ca_cert_dir = None
-        else:
-            super().cert_verify(conn, url, verify, cert)
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):  # type: ignore[no-untyped-def]
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, True, None)
+        pool_kwargs.pop("ca_certs", None)
+        pool_kwargs.pop("ca_cert_dir", None)
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn, url, verify, cert) -> None:  # type: ignore[no-untyped-def]
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
 
 
 def registry_host(domain: str) -> str:
@@ -63,18 +82,22 @@ def registry_host(domain: str) -> str:
 @dataclass
 class _Token:
     value: str
-    expires_at: float
+    expires_at: float  # time.monotonic()
 
 
 @dataclass
 class RegistryClient:
-    """One repository on one registry: ping, auth, manifests, blobs, uploads, tags."""
+    """One repository on one registry: ping, auth, manifests, blobs, uploads, tags.
+
+    Safe to share between threads. Credentials never appear in its repr, errors or logs.
+    """
 
     registry: str  # host[:port] as in the reference (docker.io for Docker Hub)
     repository: str  # path within the registry, e.g. "library/fedora"
-    opts: SideOptions = field(default_factory=SideOptions)
+    opts: SideOptions = field(default_factory=SideOptions, repr=False)
     push: bool = False  # ask for push scope as well as pull
     insecure: bool = False  # registries.conf insecure=true for this registry
+    retry_delay: float = 1.0  # first backoff in seconds, doubled per attempt (with jitter)
     _session: requests.Session = field(init=False, repr=False)
     _base_url: str | None = field(default=None, init=False, repr=False)
     _challenge: Challenge | None = field(default=None, init=False, repr=False)
@@ -85,16 +108,15 @@ class RegistryClient:
 
     def __post_init__(self) -> None:
         self._session = requests.Session()
-        self._session.trust_env = True
+        # No environment magic from requests: REQUESTS_CA_BUNDLE must not replace our trust, and
+        # ~/.netrc must not add credentials. Proxies from the environment are applied per request.
+        self._session.trust_env = False
         self._session.headers["User-Agent"] = USER_AGENT
-        host = registry_host(self.registry)
         if self.verify_tls:
-            adapter = _TrustAdapter(ssl_context_for(host, cert_dir=self.opts.cert_dir), pool_maxsize=16)
-            self._session.verify = True
+            context = ssl_context_for(registry_host(self.registry), cert_dir=self.opts.cert_dir)
+            self._session.mount("https://", _TrustAdapter(context, pool_maxsize=16))
         else:
-            adapter = HTTPAdapter(pool_maxsize=16)
-            self._session.verify = False
-        self._session.mount("https://", adapter)
+            self._session.mount("https://", HTTPAdapter(pool_maxsize=16))
         self._session.mount("http://", HTTPAdapter(pool_maxsize=16))
 
     @property
@@ -110,44 +132,50 @@ class RegistryClient:
             self._creds_loaded = True
         return self._creds
 
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
     def close(self) -> None:
         self._session.close()
 
     # --- connection and auth -------------------------------------------------------------
 
     def base_url(self) -> str:
-        """Ping /v2/ over https (and http when TLS verification is off) and remember what works."""
+        """Ping /v2/ over https (then http, when TLS verification is off) and remember what works."""
         if self._base_url is None:
             host = registry_host(self.registry)
             schemes = ["https"] if self.verify_tls else ["https", "http"]
-            last_error: Exception | None = None
+            errors: list[RegistryError] = []
             for scheme in schemes:
-                url = f"{scheme}://{host}"
                 try:
-                    response = self._send("GET", f"{url}/v2/", auth=False)
+                    self._ping(f"{scheme}://{host}")
                 except RegistryError as exc:
-                    last_error = exc
+                    errors.append(exc)
                     continue
-                if response.status_code == 401:
-                    self._remember_challenge(response)
-                elif response.status_code != 200 and response.status_code != 404:
-                    last_error = _error_from(response, "pinging container registry")
-                    continue
-                response.close()
-                self._base_url = url
+                self._base_url = f"{scheme}://{host}"
                 break
             else:
-                assert last_error is not None
-                raise last_error
+                raise errors[0]
         return self._base_url
 
-    def _remember_challenge(self, response: requests.Response) -> None:
+    def _ping(self, url: str) -> None:
+        response = self._send("GET", f"{url}/v2/", auth=False)
+        if response.status_code == 401:
+            self._remember_challenge(response)
+        elif response.status_code not in (200, 404):
+            raise _error_from(response, f"pinging container registry {self.registry}")
+        response.close()
+
+    def _remember_challenge(self, response: requests.Response) -> Challenge | None:
         challenges = parse_challenges(response.headers.get("WWW-Authenticate", ""))
         preferred = [c for c in challenges if c.scheme == "bearer"] or [c for c in challenges if c.scheme == "basic"]
         self._challenge = preferred[0] if preferred else None
+        return self._challenge
 
-    def _scope(self) -> str:
-        return f"repository:{self.repository}:{'pull,push' if self.push else 'pull'}"
+    def _scopes(self, extra_scopes: Iterable[str]) -> list[str]:
+        actions = "pull,push" if self.push else "pull"
+        return [f"repository:{self.repository}:{actions}", *extra_scopes]
 
     def _auth_header(self, extra_scopes: Iterable[str] = ()) -> dict[str, str]:
         if self.opts.registry_token:
@@ -161,48 +189,48 @@ class RegistryClient:
                 return {}
             raw = f"{creds.username}:{creds.password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-        scopes = [self._scope(), *extra_scopes]
-        return {"Authorization": f"Bearer {self._token(scopes)}"}
+        return {"Authorization": f"Bearer {self._token(self._scopes(extra_scopes))}"}
 
-    def _token(self, scopes: list[str], *, refresh: bool = False) -> str:
-        assert self._challenge is not None
+    def _token(self, scopes: list[str]) -> str:
+        """A cached Bearer token for scopes, fetched from the challenge's realm when absent or stale."""
         key = " ".join(scopes)
         with self._lock:
             cached = self._tokens.get(key)
-            if cached and not refresh and cached.expires_at > time.monotonic():
+            if cached and cached.expires_at > time.monotonic():
                 return cached.value
-            params = self._challenge.params
-            realm = params.get("realm")
-            if not realm:
-                raise RegistryError(f"registry {self.registry} sent a Bearer challenge without a realm")
-            query: list[tuple[str, str]] = []
-            if params.get("service"):
-                query.append(("service", params["service"]))
-            query.extend(("scope", s) for s in scopes)
-            creds = self.credentials
-            auth = (creds.username, creds.password) if creds else None
-            url = realm + ("&" if "?" in realm else "?") + urlencode(query)
-            response = self._send("GET", url, auth=False, basic=auth)
-            if response.status_code in (401, 403):
-                raise AuthenticationError(
-                    f"authenticating to {self.registry}: the token server refused "
-                    f"{'the credentials' if creds else 'anonymous access'} ({response.status_code})",
-                    status=response.status_code, method="GET", url=_strip_query(url),
-                    hint=None if creds else "pass credentials with --creds or an auth file",
-                )
-            if response.status_code != 200:
-                raise _error_from(response, "fetching a registry token")
-            try:
-                body = response.json()
-            except ValueError:
-                raise RegistryError(f"the token server of {self.registry} answered with invalid JSON") from None
-            value = body.get("token") or body.get("access_token")
-            if not value:
-                raise RegistryError(f"the token server of {self.registry} answered without a token")
-            expires_in = int(body.get("expires_in") or 60)
-            # Re-fetch a little before the server's expiry.
-            self._tokens[key] = _Token(value, time.monotonic() + max(expires_in - 10, 1))
-            return value
+            token = self._fetch_token(scopes)
+            self._tokens[key] = token
+            return token.value
+
+    def _forget_tokens(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    def _fetch_token(self, scopes: list[str]) -> _Token:
+        assert self._challenge is not None
+        params = self._challenge.params
+        realm = params.get("realm")
+        if not realm:
+            raise RegistryError(f"registry {self.registry} sent a Bearer challenge without a realm")
+        query: list[tuple[str, str]] = [("service", params["service"])] if params.get("service") else []
+        query.extend(("scope", s) for s in scopes)
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query)
+        creds = self.credentials
+        basic = (creds.username, creds.password) if creds else None
+        started = time.monotonic()
+        response = self._send("GET", url, auth=False, basic=basic)
+        if response.status_code in (401, 403):
+            response.close()
+            who = f"the credentials of user {creds.username!r}" if creds else "anonymous access"
+            raise AuthenticationError(
+                f"authenticating to {self.registry}: the token server refused {who} "
+                f"({response.status_code})",
+                status=response.status_code, method="GET", url=_safe_url(url),
+                hint=CREDENTIALS_HINT if creds is None else "check the user name and password",
+            )
+        if response.status_code != 200:
+            raise _error_from(response, f"fetching a token for {self.registry}")
+        return _parse_token(response, self.registry, started)
 
     # --- requests with retries -----------------------------------------------------------
 
@@ -214,39 +242,26 @@ class RegistryClient:
         auth: bool = True,
         basic: tuple[str, str] | None = None,
         headers: dict[str, str] | None = None,
-        data=None,
+        data: bytes | Iterator[bytes] | None = None,
         stream: bool = False,
         extra_scopes: Iterable[str] = (),
         retry: bool = True,
     ) -> requests.Response:
         """Send one request; retry temporary failures with backoff; never retry 401/403/404."""
-        attempts = 1 + (max(self.opts.retry_times, 0) if retry else 0)
-        for attempt in range(attempts):
+        attempts = 1 + (max(self.opts.retry_times, 0) if retry and _rewindable(data) else 0)
+        for attempt in range(1, attempts + 1):
             all_headers = dict(headers or {})
             if auth:
                 all_headers.update(self._auth_header(extra_scopes))
-            try:
-                response = self._session.request(
-                    method, url, headers=all_headers, data=data, stream=stream,
-                    auth=basic, timeout=(30, 300), allow_redirects=True,
-                )
-            # Exception chains are dropped (`from None`): they may carry request headers.
-            except requests.exceptions.SSLError:
-                raise RegistryError(
-                    f"{method} {_strip_query(url)}: TLS verification failed",
-                    method=method, url=_strip_query(url),
-                    hint="trust the registry's CA (SSL_CERT_FILE, --cert-dir, /etc/containers/certs.d/) "
-                    "or use --tls-verify=false",
-                ) from None
-            except requests.exceptions.RequestException as exc:
-                if attempt + 1 < attempts and _rewindable(data):
+            response, failure = self._attempt(method, url, all_headers, data, stream, basic)
+            if failure is not None:
+                if failure.temporary and attempt < attempts:
                     self._backoff(attempt, None)
                     continue
-                raise RegistryError(
-                    f"{method} {_strip_query(url)}: {_connection_reason(exc)}",
-                    method=method, url=_strip_query(url), temporary=True,
-                ) from None
-            if response.status_code in TEMPORARY_STATUSES and attempt + 1 < attempts and _rewindable(data):
+                raise failure
+            assert response is not None
+            log.debug("%s %s -> %d (attempt %d)", method, _safe_url(url), response.status_code, attempt)
+            if response.status_code in TEMPORARY_STATUSES and attempt < attempts:
                 retry_after = response.headers.get("Retry-After")
                 response.close()
                 self._backoff(attempt, retry_after)
@@ -254,11 +269,37 @@ class RegistryClient:
             return response
         raise AssertionError("unreachable")
 
+    def _attempt(
+        self, method: str, url: str, headers: dict[str, str], data: Any, stream: bool,
+        basic: tuple[str, str] | None,
+    ) -> tuple[requests.Response | None, RegistryError | None]:
+        """One HTTP exchange. Failures are returned, not raised, so that the error raised later
+        has no link (__context__) to requests' exception, which holds the request's headers."""
+        try:
+            return self._session.request(
+                method, url, headers=headers, data=data, stream=stream, auth=basic, timeout=TIMEOUT,
+                allow_redirects=True, verify=self.verify_tls, proxies=get_environ_proxies(url),
+            ), None
+        except requests.exceptions.SSLError as exc:
+            return None, _tls_error(method, url, exc)
+        except requests.exceptions.RequestException as exc:
+            reason = _connection_reason(exc)
+        return None, RegistryError(
+            f"{method} {_safe_url(url)}: {reason}", method=method, url=_safe_url(url), temporary=True,
+            hint=None if reason != "connection refused" else "is the registry running at that address?",
+        )
+
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
-        delay = min(2.0 ** attempt, 30.0) * (0.5 + random.random() / 2)
+        delay = min(self.retry_delay * 2.0 ** (attempt - 1), MAX_BACKOFF) * (0.5 + random.random() / 2)
         if retry_after:
-            delay = max(delay, _parse_retry_after(retry_after))
-        time.sleep(min(delay, 60.0))
+            delay = max(delay, min(_parse_retry_after(retry_after), MAX_RETRY_AFTER))
+        log.debug("retrying in %.2fs", delay)
+        time.sleep(delay)
+
+    def _url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return self.base_url() + path_or_url
 
     def request(
         self,
@@ -266,49 +307,62 @@ class RegistryClient:
         path_or_url: str,
         *,
         headers: dict[str, str] | None = None,
-        data=None,
+        data: bytes | Iterator[bytes] | None = None,
         stream: bool = False,
         extra_scopes: Iterable[str] = (),
     ) -> requests.Response:
-        """An authenticated request; answers a 401 challenge once, and insufficient_scope once."""
-        base = self.base_url()
-        url = path_or_url if path_or_url.startswith(("http://", "https://")) else base + path_or_url
-        response = self._send(method, url, headers=headers, data=data, stream=stream, extra_scopes=extra_scopes)
-        if response.status_code == 401 and _rewindable(data):
-            had = self._challenge
-            self._remember_challenge(response)
-            header = response.headers.get("WWW-Authenticate", "")
+        """An authenticated request. A 401 is answered once: a new challenge, an expired token or
+        `insufficient_scope` get one retry with fresh credentials; a second 401 is an
+        AuthenticationError. Other statuses are the caller's to handle."""
+        url = self._url(path_or_url)
+        kwargs: dict[str, Any] = dict(headers=headers, data=data, stream=stream, extra_scopes=extra_scopes)
+        response = self._send(method, url, **kwargs)
+        if response.status_code != 401:
+            return response
+        challenge_before = self._challenge
+        challenge = self._remember_challenge(response)
+        response.close()
+        if _rewindable(data) and self._worth_retrying(challenge_before, challenge):
+            response = self._send(method, url, **kwargs)
+            if response.status_code != 401:
+                return response
+            challenge = self._remember_challenge(response) or challenge
             response.close()
-            if self._challenge is not None and (had is None or "insufficient_scope" in header or had != self._challenge):
-                if self._challenge.scheme == "bearer":
-                    self._tokens.clear()
-                response = self._send(method, url, headers=headers, data=data, stream=stream, extra_scopes=extra_scopes)
-            else:
-                response = self._send(method, url, headers=headers, data=data, stream=stream, extra_scopes=extra_scopes)
-        if response.status_code == 401:
-            creds = self.credentials
-            response.close()
-            raise AuthenticationError(
-                f"{method} {_strip_query(url)}: authentication required"
-                if creds is None else f"{method} {_strip_query(url)}: the registry refused the credentials for {creds.username}",
-                status=401, method=method, url=_strip_query(url),
-                hint="pass credentials with --creds/--src-creds/--dest-creds or an auth file" if creds is None else "check the user name and password",
-            )
-        return response
+        raise self._auth_failure(method, url, challenge)
 
-    # --- the API ---------------------------------------------------------------------------
+    def _worth_retrying(self, before: Challenge | None, now: Challenge | None) -> bool:
+        if now is None or self.opts.registry_token:
+            return False
+        if now.scheme == "bearer":
+            self._forget_tokens()  # expired, revoked or too narrow: a fresh token may do
+            return True
+        # Basic: sending the same credentials again cannot help.
+        return before is None or before.scheme != "basic"
+
+    def _auth_failure(self, method: str, url: str, challenge: Challenge | None) -> AuthenticationError:
+        creds = self.credentials
+        error = challenge_error(challenge)
+        if error == "insufficient_scope":
+            what = f"the registry denied {'push' if self.push else 'pull'} access to {self.repository} (insufficient_scope)"
+            hint = "the account may lack the permission" if creds else CREDENTIALS_HINT
+        elif creds is None:
+            what, hint = "authentication required", CREDENTIALS_HINT
+        else:
+            what, hint = f"the registry refused the credentials of user {creds.username!r}", "check the user name and password"
+        return AuthenticationError(f"{method} {_safe_url(url)}: {what}", status=401, method=method,
+                                   url=_safe_url(url), hint=hint,
+                                   diagnostics=[{"code": error}] if error else None)
+
+    # --- manifests ---------------------------------------------------------------------------
 
     def get_manifest(self, reference: str) -> tuple[bytes, str]:
         """The manifest bytes (as served) and media type of a tag or digest."""
         response = self.request("GET", f"/v2/{self.repository}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT})
         if response.status_code == 404:
-            response.close()
-            raise ImageNotFoundError(
-                f"reading manifest {reference} in {self.registry}/{self.repository}: manifest unknown",
-                hint="check the image name and tag",
-            )
+            raise _not_found(response, f"reading manifest {reference} in {self.name}: manifest unknown",
+                             "check the image name and tag")
         if response.status_code != 200:
-            raise _error_from(response, f"reading manifest {reference} in {self.registry}/{self.repository}")
+            raise _error_from(response, f"reading manifest {reference} in {self.name}")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return response.content, media_type
 
@@ -319,19 +373,27 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise _error_from(response, f"checking manifest {reference}")
+            raise _error_from(response, f"checking manifest {reference} in {self.name}")
         return response.headers.get("Docker-Content-Digest")
 
     def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> str:
-        """Upload a manifest under a tag or digest; returns the registry's digest for it."""
+        """Upload a manifest under a tag or digest with its media type; returns the registry's digest."""
         response = self.request(
             "PUT", f"/v2/{self.repository}/manifests/{reference}",
             headers={"Content-Type": media_type}, data=manifest,
         )
         if response.status_code not in (200, 201, 202):
-            raise _error_from(response, f"writing manifest {reference} to {self.registry}/{self.repository}")
+            raise _error_from(response, f"writing manifest {reference} to {self.name}")
         response.close()
         return response.headers.get("Docker-Content-Digest", "")
+
+    def delete_manifest(self, digest: str) -> None:
+        response = self.request("DELETE", f"/v2/{self.repository}/manifests/{digest}")
+        response.close()
+        if response.status_code not in (200, 202, 404):
+            raise _error_from(response, f"deleting manifest {digest} in {self.name}")
+
+    # --- blobs -------------------------------------------------------------------------------
 
     def blob_size(self, digest: str) -> int | None:
         """HEAD a blob: its size, or None when the repository does not have it."""
@@ -340,76 +402,83 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise _error_from(response, f"checking blob {digest}")
+            raise _error_from(response, f"checking blob {digest} in {self.name}")
         return int(response.headers.get("Content-Length", "-1"))
 
     def get_blob(self, digest: str) -> tuple[BinaryIO, int]:
-        """A streaming reader of a blob and its size (-1 when the registry does not say)."""
+        """A streaming reader of a blob and its size (-1 when the registry does not say).
+
+        A connection lost mid-blob raises RegistryError(temporary=True) from read()."""
         response = self.request("GET", f"/v2/{self.repository}/blobs/{digest}", stream=True)
         if response.status_code == 404:
-            response.close()
-            raise ImageNotFoundError(f"reading blob {digest} in {self.registry}/{self.repository}: blob unknown")
+            raise _not_found(response, f"reading blob {digest} in {self.name}: blob unknown")
         if response.status_code != 200:
-            raise _error_from(response, f"reading blob {digest}")
-        response.raw.decode_content = False
-        return _ResponseReader(response), int(response.headers.get("Content-Length", "-1"))
+            raise _error_from(response, f"reading blob {digest} in {self.name}")
+        size = int(response.headers.get("Content-Length", "-1"))
+        return _ResponseReader(response, size), size  # type: ignore[return-value]
 
     def mount_blob(self, digest: str, from_repository: str) -> bool:
         """Cross-repository mount; True when the registry now has the blob in this repository."""
         query = urlencode({"mount": digest, "from": from_repository})
-        response = self.request(
-            "POST", f"/v2/{self.repository}/blobs/uploads/?{query}",
-            extra_scopes=[f"repository:{from_repository}:pull"],
-        )
+        try:
+            response = self.request(
+                "POST", f"/v2/{self.repository}/blobs/uploads/?{query}",
+                extra_scopes=[f"repository:{from_repository}:pull"],
+            )
+        except AuthenticationError:
+            return False  # no pull access to the other repository: upload instead
         response.close()
         if response.status_code == 201:
             return True
-        if response.status_code == 202:
-            self._cancel_upload(response)
+        if response.status_code == 202:  # the registry started an ordinary upload instead
+            self._cancel_location(self._location(response))
         return False
 
-    def upload_blob(self, chunks: Iterator[bytes], digest: str) -> None:
-        """Streaming upload: POST a session, PATCH chunks, PUT ?digest= to finish."""
+    def upload_blob(self, chunks: Iterable[bytes], digest: str) -> int:
+        """Streaming upload: POST a session, PATCH chunks of at most UPLOAD_CHUNK bytes, PUT ?digest=.
+        Returns the number of bytes uploaded; on failure the upload session is cancelled."""
         response = self.request("POST", f"/v2/{self.repository}/blobs/uploads/")
         if response.status_code != 202:
-            raise _error_from(response, f"starting the upload of {digest}")
+            raise _error_from(response, f"starting the upload of {digest} to {self.name}")
         location = self._location(response)
+        total = 0
         try:
             buffer = bytearray()
             for chunk in chunks:
                 buffer += chunk
                 if len(buffer) >= UPLOAD_CHUNK:
-                    location = self._patch(location, bytes(buffer))
+                    location = self._patch(location, bytes(buffer), total)
+                    total += len(buffer)
                     buffer.clear()
             if buffer:
-                location = self._patch(location, bytes(buffer))
+                location = self._patch(location, bytes(buffer), total)
+                total += len(buffer)
             separator = "&" if "?" in location else "?"
             response = self.request("PUT", f"{location}{separator}{urlencode({'digest': digest})}",
                                     headers={"Content-Length": "0"}, data=b"")
             if response.status_code not in (201, 204):
-                raise _error_from(response, f"finishing the upload of {digest}")
+                raise _error_from(response, f"finishing the upload of {digest} to {self.name}")
             response.close()
         except BaseException:
             self._cancel_location(location)
             raise
+        return total
 
-    def _patch(self, location: str, data: bytes) -> str:
-        response = self.request("PATCH", location, headers={"Content-Type": "application/octet-stream"}, data=data)
+    def _patch(self, location: str, data: bytes, offset: int) -> str:
+        response = self.request("PATCH", location, data=data, headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{offset}-{offset + len(data) - 1}",
+        })
         if response.status_code != 202:
-            raise _error_from(response, "uploading a blob chunk")
+            raise _error_from(response, f"uploading a blob chunk to {self.name}")
         return self._location(response)
 
     def _location(self, response: requests.Response) -> str:
         location = response.headers.get("Location")
         response.close()
         if not location:
-            raise RegistryError(f"registry {self.registry} started an upload without a Location")
+            raise RegistryError(f"registry {self.registry} started an upload without a Location header")
         return urljoin(self.base_url() + "/", location)
-
-    def _cancel_upload(self, response: requests.Response) -> None:
-        location = response.headers.get("Location")
-        if location:
-            self._cancel_location(urljoin(self.base_url() + "/", location))
 
     def _cancel_location(self, location: str) -> None:
         try:
@@ -417,38 +486,53 @@ class RegistryClient:
         except RegistryError:
             pass  # best effort: the registry garbage-collects abandoned uploads
 
-    def list_tags(self) -> list[str]:
-        """Every tag of the repository, following Link pagination."""
+    # --- tags --------------------------------------------------------------------------------
+
+    def list_tags(self, *, page_size: int | None = None) -> list[str]:
+        """Every tag of the repository, following Link pagination (page_size asks for `n=` per page)."""
         tags: list[str] = []
         path: str | None = f"/v2/{self.repository}/tags/list"
-        while path:
+        if page_size:
+            path += "?" + urlencode({"n": page_size})
+        seen: set[str] = set()
+        while path and path not in seen:
+            seen.add(path)
             response = self.request("GET", path)
+            if response.status_code == 404:
+                raise _not_found(response, f"listing tags of {self.name}: repository unknown",
+                                 "check the repository name")
             if response.status_code != 200:
-                raise _error_from(response, f"listing tags of {self.registry}/{self.repository}")
-            tags.extend(response.json().get("tags") or [])
+                raise _error_from(response, f"listing tags of {self.name}")
+            tags.extend(_json_field(response, "tags", self.registry) or [])
             path = _next_link(response.headers.get("Link", ""))
             response.close()
         return tags
 
-    def delete_manifest(self, digest: str) -> None:
-        response = self.request("DELETE", f"/v2/{self.repository}/manifests/{digest}")
-        response.close()
-        if response.status_code not in (200, 202, 404):
-            raise _error_from(response, f"deleting manifest {digest}")
-
 
 class _ResponseReader:
-    """A file-like reader over a streaming response's raw (undecoded) body."""
+    """A file-like reader over a streaming response's raw (undecoded) body; a short body or a
+    lost connection raises RegistryError(temporary=True) instead of passing for the end."""
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, size: int) -> None:
         self._response = response
+        self._size = size
+        self._read = 0
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self._response.raw.read(None if size < 0 else size, decode_content=False)
+            chunk = self._response.raw.read(None if size < 0 else size, decode_content=False)
         except Exception:  # urllib3 raises its own types mid-stream
-            raise RegistryError(f"reading from {_strip_query(self._response.url)}: connection lost",
-                                temporary=True, url=_strip_query(self._response.url)) from None
+            chunk, failed = b"", True
+        else:
+            failed = False
+        self._read += len(chunk)
+        if failed or (not chunk and size != 0 and 0 <= self._read < self._size):
+            url = _safe_url(self._response.url)
+            raise RegistryError(
+                f"reading {url}: connection lost after {self._read} of {self._size} bytes",
+                method="GET", url=url, temporary=True,
+            )
+        return chunk
 
     def close(self) -> None:
         self._response.close()
@@ -456,57 +540,144 @@ class _ResponseReader:
     def __enter__(self) -> "_ResponseReader":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
+def _parse_token(response: requests.Response, registry: str, started: float) -> _Token:
+    """The token server's answer: `token` or `access_token`, and `expires_in` (default 60s)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    finally:
+        response.close()
+    if not isinstance(body, dict):
+        raise RegistryError(f"the token server of {registry} answered with invalid JSON")
+    value = body.get("token") or body.get("access_token")
+    if not value or not isinstance(value, str):
+        raise RegistryError(f"the token server of {registry} answered without a token")
+    try:
+        lifetime = float(body.get("expires_in") or TOKEN_DEFAULT_LIFETIME)
+    except (TypeError, ValueError):
+        lifetime = TOKEN_DEFAULT_LIFETIME
+    # Re-fetch a little before the server's expiry (at most 10s, at most a quarter of the lifetime).
+    return _Token(value, started + lifetime - min(10.0, lifetime / 4))
+
+
+def _json_field(response: requests.Response, name: str, registry: str) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        response.close()
+        raise RegistryError(f"registry {registry} answered {_safe_url(response.url)} with invalid JSON",
+                            url=_safe_url(response.url))
+    return body.get(name)
+
+
 def _next_link(header: str) -> str | None:
-    match = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', header)
-    return match.group(1) if match else None
+    """The target of a `Link: <url>; rel="next"` header (RFC 8288), if any."""
+    for part in header.split(","):
+        match = re.match(r'\s*<([^>]*)>\s*;(.*)$', part)
+        if match and re.search(r'rel\s*=\s*"?next"?', match.group(2)):
+            return match.group(1)
+    return None
 
 
-def _rewindable(data) -> bool:
+def _rewindable(data: object) -> bool:
     return data is None or isinstance(data, (bytes, str))
 
 
-def _strip_query(url: str) -> str:
+def _safe_url(url: str) -> str:
+    """A URL fit for messages and logs: no query (tokens, upload state) and no user:password@."""
     parsed = urlparse(url)
-    return parsed._replace(query="", fragment="").geturl()
+    netloc = parsed.netloc.rpartition("@")[2]
+    return parsed._replace(netloc=netloc, query="", fragment="").geturl()
 
 
 def _parse_retry_after(value: str) -> float:
     try:
         return max(float(value), 0.0)
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(parsed.timestamp() - time.time(), 0.0) if parsed else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+    return max(parsed.timestamp() - time.time(), 0.0)
 
 
-def _connection_reason(exc: Exception) -> str:
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """exc and what it wraps (args, reason, cause/context), depth-first, each once."""
+    stack, seen = [exc], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nested in (*current.args, getattr(current, "reason", None), current.__cause__, current.__context__):
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+
+
+def _tls_error(method: str, url: str, exc: BaseException) -> RegistryError:
+    verify = next((e for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if verify is not None:
+        reason = f"TLS verification failed: {verify.verify_message or 'certificate not trusted'}"
+    else:
+        ssl_error = next((e for e in _chain(exc) if isinstance(e, ssl.SSLError)), None)
+        detail = getattr(ssl_error, "reason", None) or "handshake failed"
+        reason = f"TLS handshake failed ({str(detail).lower().replace('_', ' ')})"
+    return RegistryError(f"{method} {_safe_url(url)}: {reason}", method=method, url=_safe_url(url), hint=TLS_HINT)
+
+
+def _connection_reason(exc: BaseException) -> str:
+    for nested in _chain(exc):
+        if isinstance(nested, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(nested, (TimeoutError, requests.exceptions.Timeout)):
+            return "timed out"
+        if isinstance(nested, (ConnectionResetError, BrokenPipeError)):
+            return "connection reset by the server"
     text = str(exc)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
     if "Name or service not known" in text or "Temporary failure in name resolution" in text:
         return "no such host"
-    return exc.__class__.__name__
+    if "Connection refused" in text:
+        return "connection refused"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "the server closed the connection"
+    return f"connection failed ({exc.__class__.__name__})"
+
+
+def _diagnostics(response: requests.Response) -> list[dict]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return [d for d in errors if isinstance(d, dict)] if isinstance(errors, list) else []
+
+
+def _not_found(response: requests.Response, message: str, hint: str | None = None) -> ImageNotFoundError:
+    response.close()
+    return ImageNotFoundError(message, hint=hint)
 
 
 def _error_from(response: requests.Response, action: str) -> RegistryError:
     """A RegistryError with the registry's own diagnostics (errors[].code/message)."""
-    diagnostics: list[dict] = []
     try:
-        diagnostics = list(response.json().get("errors") or [])
-    except ValueError:
-        pass
+        diagnostics = _diagnostics(response) if response.request.method != "HEAD" else []
     finally:
         response.close()
-    detail = "; ".join(f"{d.get('code', '')}: {d.get('message', '')}".strip(": ") for d in diagnostics if isinstance(d, dict))
+    detail = "; ".join(f"{d.get('code', '')}: {d.get('message', '')}".strip(": ") for d in diagnostics)
     status = response.status_code
     cls = AuthenticationError if status in (401, 403) else RegistryError
     return cls(
         f"{action}: {status} {response.reason}" + (f" ({detail})" if detail else ""),
-        status=status, method=response.request.method or "", url=_strip_query(response.url),
+        status=status, method=response.request.method or "", url=_safe_url(response.url or ""),
         diagnostics=diagnostics, temporary=status in TEMPORARY_STATUSES,
+        hint="HEAD responses have no body; GET the same URL for details" if response.request.method == "HEAD" else None,
     )
