@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 
 @dataclass
@@ -52,6 +52,14 @@ class RegistryQueries(Protocol):
 
     def inspect(self, ref: str, *, creds: str | None = None) -> dict[str, Any]:
         """skopeo-inspect-shaped fields of the image a `transport:ref` names."""
+
+
+@runtime_checkable
+class PlatformQueries(Protocol):
+    """An optional capability of RegistryQueries: the platforms of a reference's images.
+
+    Without it, `same_digest_as` of a list only accepts the list's own digest (a copy made --all).
+    """
 
     def instances(self, ref: str, *, creds: str | None = None) -> list[PlatformDigest]:
         """Every single image a `transport:ref` names: a list's instances, or the image itself."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from labcheck.checks.base import PlatformDigest
+from labcheck.checks.base import PlatformDigest, PlatformQueries
 from labcheck.checks.platforms import host_platform, pick_instance
 from labcheck.checks.trace import Trace
 from labcheck.engine.errors import AuthenticationError, ImageNotFoundError
@@ -28,8 +28,9 @@ class SourceDigests:
 
     @property
     def host_instance(self) -> PlatformDigest | None:
+        """The image of a list the host's tools copy; None for a single image (or an engine that cannot tell)."""
         if len(self.instances) == 1 and self.instances[0].digest == self.top:
-            return None  # a single image, not a list
+            return None
         return pick_instance(list(self.instances), self.platform)
 
     def accepted(self) -> set[str]:
@@ -57,9 +58,10 @@ class SourceDigests:
 
 def source_digests(trace: Trace, ref: str, creds: str | None) -> SourceDigests:
     """Ask the engine for ref's digests and the host for its platform; LabcheckError when the engine cannot."""
+    engine = trace.ctx.engine
     trace.query(f"manifest digest and platforms of {ref}")
-    top = trace.ctx.engine.manifest_digest(ref, creds=creds)
-    instances = tuple(trace.ctx.engine.instances(ref, creds=creds))
+    top = engine.manifest_digest(ref, creds=creds)
+    instances = tuple(engine.instances(ref, creds=creds)) if isinstance(engine, PlatformQueries) else ()
     return SourceDigests(ref, top, instances, host_platform(trace))
 
 

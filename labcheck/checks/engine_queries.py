@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from labcheck.checks.base import PlatformDigest
 from labcheck.engine import inspect as engine_inspect
@@ -14,6 +17,7 @@ from labcheck.engine.transports import transport_module
 from labcheck.engine.types import ImageSource
 
 T = TypeVar("T")
+_ENVIRON_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -21,13 +25,14 @@ class EngineQueries:
     """Opens `transport:ref` with the engine's transports and answers from what it reads.
 
     The options are those of skopeo's side flags, for the checker's machine: the lab world's
-    CA directory goes in cert_dir (or SSL_CERT_FILE in the checker's environment).
+    CA directory goes in cert_dir, or its CA bundle in env as SSL_CERT_FILE.
     """
 
     cert_dir: str | None = None  # --cert-dir: *.crt CAs for the registries
     tls_verify: bool | None = None  # None: verify unless registries.conf marks the registry insecure
     registries_conf: str | None = None
     authfile: str | None = None  # used when a query is given no creds
+    env: Mapping[str, str] = field(default_factory=dict)  # set in os.environ while a query runs
 
     def manifest_digest(self, ref: str, *, creds: str | None = None) -> str:
         """The digest of the top-level manifest: a list's own digest for a list."""
@@ -66,8 +71,27 @@ class EngineQueries:
 
     def _with_source(self, ref: str, creds: str | None, use: Callable[[ImageSource], T]) -> T:
         parsed = parse_image_reference(ref)
-        source = transport_module(parsed.transport).open_source(parsed, self._options(creds))
-        try:
-            return use(source)
-        finally:
-            source.close()
+        with self._environment():
+            source = transport_module(parsed.transport).open_source(parsed, self._options(creds))
+            try:
+                return use(source)
+            finally:
+                source.close()
+
+    @contextlib.contextmanager
+    def _environment(self) -> Iterator[None]:
+        """The engine reads SSL_CERT_FILE, REGISTRY_AUTH_FILE, … from os.environ: set env there meanwhile."""
+        if not self.env:
+            yield
+            return
+        with _ENVIRON_LOCK:
+            saved = {key: os.environ.get(key) for key in self.env}
+            os.environ.update(self.env)
+            try:
+                yield
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labcheck.checks.base import CheckContext, CheckResult, check
-from labcheck.checks.schema import TEXT_OR_LIST, as_list, params
+from labcheck.checks.schema import TEXT_OR_LIST, as_list, params, templated
 from labcheck.checks.trace import Trace, last_line
 
 SCHEMA = params(
@@ -11,7 +11,7 @@ SCHEMA = params(
         "path": {"type": "string", "minLength": 1},
         "exists": {"type": "boolean", "default": True},
         "is_directory": {"type": "boolean"},
-        "mode": {"type": "string", "pattern": "^0?[0-7]{3,4}$", "description": 'octal, e.g. "0600"'},
+        "mode": {"type": "string", "pattern": templated("^0?[0-7]{3,4}$"), "description": 'octal, e.g. "0600"'},
         "owner": {"type": "string", "minLength": 1, "description": "user name of the owner"},
         "contains": {**TEXT_OR_LIST, "description": "text the file contains (plain text, not a regex)"},
     },

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+def templated(pattern: str) -> str:
+    """A regex for values matching pattern, or holding a jinja2 `{{ … }}` the linter sees unrendered.
+
+    >>> import re
+    >>> [bool(re.match(templated(r"^docker://\\S+$"), v)) for v in ("docker://q/f", "docker://{{ dest }}/f", "q/f")]
+    [True, True, False]
+    """
+    return rf"^(?:.*\{{\{{.*\}}\}}.*$|{pattern.removeprefix('^')})"
+
+
 TEXT_OR_LIST: dict[str, Any] = {
     "oneOf": [
         {"type": "string"},
@@ -15,16 +25,16 @@ LABELS: dict[str, Any] = {
     "description": "labels the image must have, with these values",
     "additionalProperties": {"type": ["string", "number", "boolean"]},
 }
-IMAGE_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": r"^[^\s:/][^\s]*$"}
+IMAGE_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": templated(r"^[^\s:/][^\s]*$")}
 TRANSPORT_REF: dict[str, Any] = {
     "type": "string",
-    "pattern": r"^(docker|dir|oci|docker-archive|oci-archive|docker-daemon|containers-storage):\S+$",
+    "pattern": templated(r"^(docker|dir|oci|docker-archive|oci-archive|docker-daemon|containers-storage):\S+$"),
     "description": "an image reference in skopeo's transport:reference syntax",
 }
-DOCKER_REF: dict[str, Any] = {"type": "string", "pattern": r"^docker://\S+$"}
+DOCKER_REF: dict[str, Any] = {"type": "string", "pattern": templated(r"^docker://\S+$")}
 CREDS: dict[str, Any] = {
     "type": "string",
-    "pattern": "^[^:]+:",
+    "pattern": templated("^[^:]+:"),
     "description": "user:password, given to the engine, never to a command line",
 }
 

@@ -107,6 +107,8 @@ def test_source_digests_of_a_list_accept_the_list_or_the_hosts_instance() -> Non
     assert source.accepted() == {LIST, AMD.digest}
     assert "holds the linux/arm64/v8 image" in source.mismatch("dir:/d", ARM.digest)
     assert "holds another image" in source.mismatch("dir:/d", "sha256:" + "c" * 64)
+    without_platforms = SourceDigests("docker://r/fedora", LIST, (), "linux/amd64")  # engine without instances()
+    assert without_platforms.accepted() == {LIST}
     single = SourceDigests("docker://r/fedora:39", AMD.digest, (AMD,), "linux/arm64/v8")
     assert single.accepted() == {AMD.digest} and single.expected() == AMD.digest
 
@@ -117,6 +119,7 @@ def test_dir_file_names_and_the_files_parameter() -> None:
     assert Blob(LIST, 1, "image manifest").file_name == "1" * 64 + ".manifest.json"
     assert _check_files("/d", ["manifest", "config", "layer", "version"], names, [config, layer]) == ""
     assert "has no version" in _check_files("/d", ["version"], names - {"version"}, [config, layer])
+    assert _check_files("/d", ["manifest.json"], names | {"notes.txt"}, [config, layer]) == ""
 
 
 def test_command_line_exports_env_and_quotes_args() -> None:
