@@ -50,6 +50,19 @@ def register(subparsers) -> None:
                                  "valid, 2 when any has a problem.")
     lint.add_argument("files", nargs="+", metavar="FILE")
     lint.set_defaults(func=_lint)
+    schema = subparsers.add_parser("schema", help="print the JSON Schema of scenario files",
+                                   description="Print the JSON Schema that defines the scenario format "
+                                   "(every check's parameters included).")
+    schema.set_defaults(func=_schema)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from labcheck.scenario.schema import scenario_schema
+
+    print(json.dumps(scenario_schema(), indent=2))
+    return 0
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -90,9 +103,9 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     if args.exitfirst:
         argv.append("-x")
     if args.mode == "check":
-        argv += ["-q", "--no-header", "-p", "no:terminal"]
+        argv += ["-p", "no:terminal", "-p", "no:warnings"]
     else:
-        argv += ["--tb=short", "-q", "-rN"]
+        argv += ["--tb=short", "-q", "-rN", "-p", "no:warnings"]
     return argv
 
 
