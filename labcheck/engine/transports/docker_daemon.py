@@ -1,0 +1,148 @@
+"""docker-daemon: — images in a Docker Engine, through `docker save` / `docker load` streams of its API."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import BinaryIO
+
+from labcheck.engine.compression import DiffIDTee
+from labcheck.engine.docker_api import DockerEngine, ImageLoad, docker_host
+from labcheck.engine.dockertar_reader import (
+    MANIFEST_FILE,
+    MAX_MANIFEST_SIZE,
+    ArchiveFormatError,
+    ArchiveImageSource,
+    Member,
+    build_image,
+    choose_item,
+    parse_manifest_json,
+)
+from labcheck.engine.dockertar_writer import ArchiveWriter
+from labcheck.engine.errors import DigestMismatchError, UnsupportedError
+from labcheck.engine.image import MAX_SMALL_BLOB
+from labcheck.engine.manifest import DOCKER_V2S2, ImageManifest, parse_manifest
+from labcheck.engine.options import SideOptions
+from labcheck.engine.reference import DaemonReference
+from labcheck.engine.tarstream import SequentialMembers, scan_metadata
+from labcheck.engine.tarwriter import TarWriter
+from labcheck.engine.transports.docker_archive import CONFIG_TYPES, verified_diff_ids
+from labcheck.engine.types import BlobInfo
+from labcheck.errors import LabcheckError
+
+
+def _engine(opts: SideOptions | None) -> DockerEngine:
+    return DockerEngine(docker_host(opts.daemon_host if opts else None))
+
+
+def open_source(ref: DaemonReference, opts: SideOptions | None = None) -> ArchiveImageSource:
+    """The image, read from two `docker save` streams: one for its metadata, one for its layers.
+
+    docker writes manifest.json after the layers, so one pass cannot both describe the image and stream
+    it; the first pass keeps only small files, the second hands layers over as they pass (see tarstream).
+    Both passes name the image by its ID, so they read the same image even if a tag moves meanwhile.
+    """
+    engine = _engine(opts)
+    image_id = str(engine.inspect_image(ref.string_within_transport())["Id"])
+    stream = engine.save_image(image_id)
+    try:
+        catalog, small = scan_metadata(stream)
+    finally:
+        stream.close()
+
+    def read_small(member: Member, limit: int) -> bytes:
+        if member.path not in small or member.size > limit:
+            raise ArchiveFormatError(f"{member.path} is larger than {limit} bytes")
+        return small[member.path]
+
+    def uncompressed_size(member: Member) -> int:
+        return member.uncompressed_size if member.uncompressed_size >= 0 else member.size
+
+    items = parse_manifest_json(read_small(catalog.resolve(MANIFEST_FILE), MAX_MANIFEST_SIZE))
+    image = build_image(catalog, choose_item(items, None, None), read_small, uncompressed_size)
+    if image.config_digest != image_id:
+        raise DigestMismatchError(image_id, image.config_digest, what="image config")
+    layers = SequentialMembers(lambda: engine.save_image(image_id), {layer.path for layer in image.layers})
+    return ArchiveImageSource(image, layers.open, layers.close, transport="docker-daemon")
+
+
+class DaemonDestination:
+    """Streams the image into `POST /images/load` as a docker-archive, layers as they are (skopeo's PreserveOriginal)."""
+
+    def __init__(self, ref: DaemonReference, opts: SideOptions | None) -> None:
+        named = ref.named
+        if named is None or not named.tag or named.digest:
+            raise LabcheckError(
+                f"Invalid destination docker-daemon:{ref.string_within_transport()}: a destination must be a name:tag",
+                hint="name the image, e.g. docker-daemon:fedora:latest",
+            )
+        self.named = named
+        self._upload: ImageLoad = _engine(opts).load_image()
+        self._writer = ArchiveWriter(TarWriter(self._upload))
+        self._layers: dict[str, tuple[str, int]] = {}  # compressed digest -> (diffID, size)
+        self._configs: dict[str, bytes] = {}
+        self._committed = False
+        self.messages: list[str] = []
+
+    def supported_manifest_types(self) -> list[str]:
+        return [DOCKER_V2S2]
+
+    def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
+        return info.digest in self._layers or info.digest in self._configs
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
+        if info.media_type in CONFIG_TYPES:
+            data = stream.read(MAX_SMALL_BLOB + 1)
+            if len(data) > MAX_SMALL_BLOB or stream.read(1):
+                raise LabcheckError(f"config {info.digest} is larger than {MAX_SMALL_BLOB} bytes")
+            self._writer.add_config(info.digest, data)
+            self._configs[info.digest] = data
+            return BlobInfo(info.digest, len(data), info.media_type)
+        if info.size < 0:
+            return self._put_unsized(stream, info)
+        tee = DiffIDTee(stream)
+        self._writer.add_layer(info.digest, info.size, tee)  # type: ignore[arg-type]
+        self._record(info, *tee.finish())
+        return BlobInfo(info.digest, info.size, info.media_type)
+
+    def _put_unsized(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
+        # A tar header needs the size first: learn it from a temporary copy, as skopeo does.
+        with tempfile.TemporaryFile(prefix="labcheck-blob-") as spool:
+            tee = DiffIDTee(stream)
+            while chunk := tee.read(1 << 20):
+                spool.write(chunk)
+            size = spool.tell()
+            spool.seek(0)
+            self._writer.add_layer(info.digest, size, spool)  # type: ignore[arg-type]
+        self._record(info, *tee.finish())
+        return BlobInfo(info.digest, size, info.media_type)
+
+    def _record(self, info: BlobInfo, digest: str, diff_id: str, size: int) -> None:
+        if digest != info.digest:
+            raise DigestMismatchError(info.digest, digest)
+        self._layers[info.digest] = (diff_id, size)
+
+    def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
+        if instance_digest is not None:
+            raise UnsupportedError("Manifest lists are not supported for docker tar files")
+        parsed = parse_manifest(manifest, media_type)
+        if not isinstance(parsed, ImageManifest) or parsed.media_type != DOCKER_V2S2 or parsed.config is None:
+            raise UnsupportedError("Unsupported manifest type, need a Docker schema 2 manifest")
+        config = self._configs.get(parsed.config.digest)
+        if config is None:
+            raise LabcheckError(f"internal error: config {parsed.config.digest} was not written before the manifest")
+        verified_diff_ids(parsed, config, self._layers)
+        self._writer.add_image([layer.digest for layer in parsed.layers], parsed.config.digest, config, [self.named])
+
+    def commit(self) -> None:
+        self._writer.close()
+        self._committed = True  # from here on the daemon decides; its answer is checked below
+        self.messages = self._upload.finish()
+
+    def close(self) -> None:
+        if not self._committed:
+            self._upload.abort()
+
+
+def open_destination(ref: DaemonReference, opts: SideOptions | None = None) -> DaemonDestination:
+    return DaemonDestination(ref, opts)
+
