@@ -247,7 +247,8 @@ class _Copier:
         if self._cancel.is_set():
             raise _Cancelled()
         if info.digest in self._written or (
-            isinstance(self.dest, BlobReuse) and self.dest.try_reusing_blob(info)
+            isinstance(self.dest, BlobReuse)
+            and self.dest.try_reusing_blob(info, source_repository=getattr(self.source, "repository_name", None))
         ):
             self.emit("blob-skipped", info.digest, info.size)
             return
