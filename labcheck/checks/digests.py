@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from labcheck.checks.base import PlatformDigest, PlatformQueries
+from labcheck.checks.base import CheckContext, PlatformDigest, PlatformQueries
+from labcheck.checks.engine_queries import EngineQueries
 from labcheck.checks.platforms import host_platform, pick_instance
 from labcheck.checks.trace import Trace
 from labcheck.engine.errors import AuthenticationError, ImageNotFoundError
@@ -61,8 +62,15 @@ def source_digests(trace: Trace, ref: str, creds: str | None) -> SourceDigests:
     engine = trace.ctx.engine
     trace.query(f"manifest digest and platforms of {ref}")
     top = engine.manifest_digest(ref, creds=creds)
-    instances = tuple(engine.instances(ref, creds=creds)) if isinstance(engine, PlatformQueries) else ()
+    instances = tuple(platform_queries(trace.ctx).instances(ref, creds=creds))
     return SourceDigests(ref, top, instances, host_platform(trace))
+
+
+def platform_queries(ctx: CheckContext) -> PlatformQueries:
+    """ctx.engine when it can list platforms, else labcheck's engine with the same env (as the runner's driver)."""
+    if isinstance(ctx.engine, PlatformQueries):
+        return ctx.engine
+    return EngineQueries(env=dict(ctx.env))
 
 
 def registry_problem(exc: LabcheckError, ref: str, creds: str | None) -> str:

@@ -124,6 +124,25 @@ def test_dir_image_of_the_pull_is_complete_and_the_sources_image(ctx: CheckConte
     assert [result.actual] == amd64 and result.actual != ctx.engine.manifest_digest(source)
 
 
+class TwoQuestionEngine:
+    """A RegistryQueries without the optional instances() (like the runner's driver): the checks ask the engine."""
+
+    def __init__(self, engine: EngineQueries) -> None:
+        self._engine = engine
+
+    def manifest_digest(self, ref: str, *, creds: str | None = None) -> str:
+        return self._engine.manifest_digest(ref, creds=creds)
+
+    def inspect(self, ref: str, *, creds: str | None = None) -> dict[str, Any]:
+        return self._engine.inspect(ref, creds=creds)
+
+
+def test_same_digest_as_works_with_an_engine_without_instances(ctx: CheckContext, pulled_dir: Path,
+                                                               source: str) -> None:
+    plain = CheckContext(host=ctx.host, engine=TwoQuestionEngine(ctx.engine), env=ctx.env)  # type: ignore[arg-type]
+    passes(plain, "dir_image", path=str(pulled_dir), same_digest_as=source)
+
+
 def test_dir_image_missing_directory(ctx: CheckContext, tmp_path: Path) -> None:
     result = fails(ctx, "dir_image", path=str(tmp_path / "fedora-skopeo"))
     assert result.reason == f"the directory {tmp_path}/fedora-skopeo does not exist: run the copy again"
