@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
 import time
 import traceback
 import uuid
@@ -608,3 +609,53 @@ def test_credentials_never_leak_from_errors_or_logs(lab_world: LabWorld, token_w
     for client in clients:
         assert password not in repr(client)
     assert password not in caplog.text and encoded not in caplog.text
+
+
+# --- end to end: labcheck copy, checked with the real skopeo ---------------------------------------------
+
+
+def run_on_a_terminal(argv: list[str], env: dict[str, str]) -> str:
+    """Run argv with stdout and stderr on a pseudo-terminal; its whole output, \r\n as \n."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env)
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=120) == 0, b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(controller)
+    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_labcheck_copy_registry_to_registry_then_again(lab_world: LabWorld, in_world) -> None:
+    import sys
+
+    repository = unique("e2e/fedora")
+    creds = lab_world.dest_credentials()
+    dest = f"docker://{lab_world.dest_registry}/{repository}"
+    argv = [sys.executable, "-m", "labcheck.cli", "copy", f"docker://{lab_world.source_registry}/fedora", dest,
+            "--dest-creds", f"{creds.username}:{creds.password}"]
+    first = in_world(argv)
+    assert "Writing manifest to image destination" in first.stdout + first.stderr
+
+    raw_list = json.loads(in_world(["skopeo", "inspect", "--raw", f"docker://{lab_world.source_registry}/fedora"]).stdout)
+    amd64 = next(m["digest"] for m in raw_list["manifests"] if m["platform"]["architecture"] == "amd64")
+    inspected = json.loads(in_world(["skopeo", "inspect", "--creds", f"{creds.username}:{creds.password}", dest]).stdout)
+    assert inspected["Digest"] == amd64  # the same instance skopeo copy would choose, byte for byte
+    log_before = access_log(lab_world, lab_world.dest, repository)
+
+    output = run_on_a_terminal(argv, {**os.environ, **lab_world.env()})  # skopeo says "skipped" on a tty only
+    blob_lines = [line for line in output.splitlines() if line.startswith("Copying blob")]
+    assert blob_lines and all(line.endswith("skipped: already exists") for line in blob_lines), output
+    assert blob_writes(access_log(lab_world, lab_world.dest, repository)[len(log_before):]) == []
+    assert creds.password not in output
