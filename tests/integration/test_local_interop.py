@@ -180,7 +180,7 @@ def test_overwrites_an_image_directory_like_skopeo(images: Path, tmp_path: Path)
 
 
 def test_unsupported_transport_is_a_clear_error(images: Path, tmp_path: Path) -> None:
-    proc = labcheck("copy", f"dir:{images}/single", f"oci-archive:{tmp_path / 'x.tar'}", check=False)
-    assert proc.returncode == 1
-    assert "transport oci-archive is not supported yet" in proc.stderr.decode()
+    proc = labcheck("copy", f"dir:{images}/single", f"sif:{tmp_path / 'x.sif'}", check=False)
+    assert proc.returncode == 2
+    assert 'transport "sif" is not supported by labcheck' in proc.stderr.decode()
     assert b"Traceback" not in proc.stderr

@@ -1,0 +1,109 @@
+"""The oci-archive: transport: an OCI image layout in a tar file, read and written as skopeo 1.9 does."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from labcheck.engine import dirtar, fsatomic, safetar
+from labcheck.engine.bigtmp import make_temp_dir, remove_tree
+from labcheck.engine.errors import ImageNotFoundError
+from labcheck.engine.options import SideOptions
+from labcheck.engine.transports.oci import OCIImageDestination, OCIImageSource
+from labcheck.engine.types import BlobInfo
+from labcheck.errors import LabcheckError
+
+ARCHIVE_MODE = 0o666  # Go's os.Create, before the umask
+
+
+class OCIArchiveSource:
+    """Reads an image from an oci-archive: the tar is extracted (safely) into a temporary layout, as skopeo does."""
+
+    def __init__(self, path: str | os.PathLike[str], image: str = "") -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ImageNotFoundError(
+                f"error creating image source: open {self.path}: no such file or directory",
+                hint="oci-archive: names an existing tar file",
+            )
+        self._tmp: Path | None = make_temp_dir("oci-archive-")
+        try:
+            safetar.extract(self.path, self._tmp)
+            self._layout = OCIImageSource(self._tmp, image)
+        except BaseException:
+            remove_tree(self._tmp)
+            self._tmp = None
+            raise
+
+    def get_manifest(self, instance_digest: str | None = None) -> tuple[bytes, str]:
+        return self._layout.get_manifest(instance_digest)
+
+    def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
+        return self._layout.get_blob(info)
+
+    def close(self) -> None:
+        self._layout.close()
+        remove_tree(self._tmp)
+        self._tmp = None
+
+
+class OCIArchiveDestination:
+    """Writes an image as an oci-archive: a temporary layout, tarred at commit() into a temp file renamed into place."""
+
+    def __init__(self, path: str | os.PathLike[str], image: str = "") -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise LabcheckError(
+                f"error creating tar file: open {self.path}: no such file or directory",
+                hint="oci-archive: destinations need their parent directory to exist",
+            )
+        if self.path.is_dir():
+            raise LabcheckError(f"error creating tar file: open {self.path}: is a directory")
+        self._tmp: Path | None = make_temp_dir("oci-archive-")
+        self._layout = OCIImageDestination(self._tmp, image)
+
+    def supported_manifest_types(self) -> list[str]:
+        return self._layout.supported_manifest_types()
+
+    def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
+        return self._layout.try_reusing_blob(info, source_repository=source_repository)
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
+        return self._layout.put_blob(stream, info)
+
+    def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
+        self._layout.put_manifest(manifest, media_type, instance_digest)
+
+    def commit(self) -> None:
+        self._layout.commit()
+        assert self._tmp is not None
+        fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name[:16]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                dirtar.write_tree(self._tmp, out)
+                out.flush()
+                os.fchmod(out.fileno(), ARCHIVE_MODE & ~fsatomic._UMASK)
+                os.fsync(out.fileno())
+            os.replace(tmp_name, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp_name)
+            except FileNotFoundError:
+                pass
+            raise
+        fsatomic.fsync_dir(self.path.parent)
+
+    def close(self) -> None:
+        self._layout.close()
+        remove_tree(self._tmp)
+        self._tmp = None
+
+
+def open_source(ref: Any, options: SideOptions | None = None) -> OCIArchiveSource:
+    return OCIArchiveSource(ref.path, getattr(ref, "image", "") or "")
+
+
+def open_destination(ref: Any, options: SideOptions | None = None) -> OCIArchiveDestination:
+    return OCIArchiveDestination(ref.path, getattr(ref, "image", "") or "")
