@@ -10,6 +10,7 @@ from typing import Any, BinaryIO, Iterator
 
 from labcheck.engine.errors import UnsupportedError
 from labcheck.engine.types import iter_chunks
+from labcheck.errors import LabcheckError
 
 GZIP = "gzip"
 BZIP2 = "bzip2"
@@ -27,6 +28,10 @@ def detect(prefix: bytes) -> str | None:
         if prefix.startswith(magic):
             return name
     return None
+
+
+class CorruptDataError(LabcheckError):
+    """Compressed bytes that do not decompress (a damaged or tampered blob)."""
 
 
 def _new_decompressor(kind: str) -> Any:
@@ -76,6 +81,13 @@ class StreamDecompressor:
             self._decomp = _new_decompressor(self.compression)
 
     def _push(self, data: bytes) -> Iterator[bytes]:
+        try:
+            yield from self._push_unchecked(data)
+        except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
+            raise CorruptDataError(f"{self.compression} data is corrupt: {exc}",
+                                   hint="the blob is damaged; its digest check would fail too") from None
+
+    def _push_unchecked(self, data: bytes) -> Iterator[bytes]:
         if self._decomp is None:
             if data:
                 yield data

@@ -11,6 +11,7 @@ from labcheck.engine.dockertar_reader import (
     MANIFEST_FILE,
     MAX_MANIFEST_SIZE,
     ArchiveFormatError,
+    ArchiveImage,
     ArchiveImageSource,
     Member,
     build_image,
@@ -34,7 +35,15 @@ def _engine(opts: SideOptions | None) -> DockerEngine:
     return DockerEngine(docker_host(opts.daemon_host if opts else None))
 
 
-def open_source(ref: DaemonReference, opts: SideOptions | None = None) -> ArchiveImageSource:
+class DaemonImageSource(ArchiveImageSource):
+    """An image read from the daemon; `layers` tells how its layers came (handed over directly or spooled)."""
+
+    def __init__(self, image: ArchiveImage, layers: SequentialMembers) -> None:
+        super().__init__(image, layers.open, layers.close, transport="docker-daemon")
+        self.layers = layers
+
+
+def open_source(ref: DaemonReference, opts: SideOptions | None = None) -> DaemonImageSource:
     """The image, read from two `docker save` streams: one for its metadata, one for its layers.
 
     docker writes manifest.json after the layers, so one pass cannot both describe the image and stream
@@ -62,7 +71,7 @@ def open_source(ref: DaemonReference, opts: SideOptions | None = None) -> Archiv
     if image.config_digest != image_id:
         raise DigestMismatchError(image_id, image.config_digest, what="image config")
     layers = SequentialMembers(lambda: engine.save_image(image_id), {layer.path for layer in image.layers})
-    return ArchiveImageSource(image, layers.open, layers.close, transport="docker-daemon")
+    return DaemonImageSource(image, layers)
 
 
 class DaemonDestination:
