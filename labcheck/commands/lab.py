@@ -6,8 +6,6 @@ import argparse
 import shutil
 import sys
 
-from labcheck.labenv.world import LabWorld
-
 
 def register(subparsers) -> None:
     lab = subparsers.add_parser(
@@ -39,7 +37,9 @@ def register(subparsers) -> None:
     ).set_defaults(func=_env)
 
 
-def _world(args: argparse.Namespace) -> LabWorld:
+def _world(args: argparse.Namespace):
+    from labcheck.labenv.world import LabWorld  # imported on use: keeps other commands' start-up light
+
     return LabWorld(args.state_dir)
 
 

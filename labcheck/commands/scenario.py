@@ -7,14 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
+from typing import TYPE_CHECKING
 
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.plugin import RESULTS_KEY
-from labcheck.runner.results import FAILED, PASSED, RunResults
-from labcheck.scenario.lint import lint_file
-from labcheck.scenario.model import load_scenario
+
+if TYPE_CHECKING:
+    from labcheck.runner.results import RunResults
+
+PASSED, FAILED = "passed", "failed"
 
 MODE_HELP = {
     "run": "course CI: do each step, then verify it (a failed step skips the steps that require it)",
@@ -66,6 +67,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
+    from labcheck.scenario.lint import lint_file
+
     problems = [p for name in args.files for p in lint_file(Path(name))]
     for problem in problems:
         print(problem)
@@ -79,7 +82,9 @@ class _ResultsGrabber:
 
     results: RunResults | None = None
 
-    def pytest_configure(self, config: pytest.Config) -> None:
+    def pytest_configure(self, config) -> None:
+        from labcheck.runner.plugin import RESULTS_KEY
+
         self.results = config.stash[RESULTS_KEY]
 
 
@@ -110,6 +115,10 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import pytest
+
+    from labcheck.scenario.model import load_scenario
+
     path = Path(args.scenario)
     if not path.is_file():
         raise UsageError(f"no scenario file {path}")

@@ -10,6 +10,7 @@ import pytest
 import testinfra
 
 from labcheck.checks.base import CheckContext
+from labcheck.checks.engine_queries import EngineQueries
 from labcheck.errors import LabcheckError
 from labcheck.labenv.world import LabWorld
 from labcheck.report.redact import REDACTOR
@@ -106,7 +107,8 @@ class HostTarget:
                      host_facts=facts, secrets=load_secrets_file(secrets_file) if secrets_file else None)
         driver_name = self.config.getoption("labcheck_driver") or ("native" if self.spec.startswith("local") else "skopeo")
         driver = make_driver(driver_name, host, bound.env)
-        self.session = HostSession(self.name, CheckContext(host=host, engine=driver, env=bound.env), bound, driver)
+        queries = EngineQueries(env=bound.env)
+        self.session = HostSession(self.name, CheckContext(host=host, engine=queries, env=bound.env), bound, driver)
         self.config.stash[RESULTS_KEY].profile = bound.profile or ""
         return self.session
 
