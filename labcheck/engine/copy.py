@@ -31,7 +31,15 @@ from labcheck.engine.manifest import (
 )
 from labcheck.engine.options import CopyOptions, SideOptions
 from labcheck.engine.transports import transport_module
-from labcheck.engine.types import BlobInfo, BlobReuse, ImageDestination, ImageSource, ProgressEvent
+from labcheck.engine.types import (
+    BlobInfo,
+    BlobReuse,
+    ImageDestination,
+    ImageSource,
+    LayerInfosForCopy,
+    ProgressEvent,
+    ToplevelManifestSink,
+)
 from labcheck.errors import LabcheckError
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -143,6 +151,8 @@ class _Copier:
                 exc.message = f"choosing an image from manifest list: {exc.message}"
                 exc.args = (exc.message,)
                 raise
+            if isinstance(self.dest, ToplevelManifestSink):
+                self.dest.set_toplevel_manifest(raw, media_type)
             raw, media_type = get_instance_manifest(self.source, chosen)
         new_raw, new_type = self._copy_single(raw, media_type, top_level=True)
         return CopyResult(sha256_digest(new_raw), new_raw, new_type)
@@ -207,6 +217,11 @@ class _Copier:
                 f"converting {media_type} to {target} is not supported",
                 hint="schema1 images can be copied unchanged, e.g. to dir:",
             )
+        layers_changed = False
+        if isinstance(self.source, LayerInfosForCopy):
+            updated = self.source.layer_infos_for_copy(sha256_digest(raw))
+            if updated is not None and updated != manifest.layers:
+                manifest, layers_changed = replace(manifest, layers=updated), True
         self.emit("start")
         self._copy_layers(manifest.layers)
         new_config = manifest.config
@@ -220,7 +235,8 @@ class _Copier:
             if new_config.digest not in self._written:
                 self.dest.put_blob(io.BytesIO(config), new_config)
                 self._written.add(new_config.digest)
-        new_raw = raw if target == media_type else convert_manifest(manifest, target, new_config)
+        unchanged = target == media_type and not layers_changed
+        new_raw = raw if unchanged else convert_manifest(manifest, target, new_config)
         self.emit("manifest")
         self.dest.put_manifest(new_raw, target, None if top_level else sha256_digest(new_raw))
         self.emit("done")

@@ -69,6 +69,21 @@ class TagLister(Protocol):
     def list_tags(self) -> list[str]: ...
 
 
+@runtime_checkable
+class LayerInfosForCopy(Protocol):
+    """A source whose layers are copied in another form than its manifest names (containers-storage:
+    serves the uncompressed diffs); the copy then rewrites the manifest with these, as skopeo does."""
+
+    def layer_infos_for_copy(self, manifest_digest: str) -> list[BlobInfo] | None: ...
+
+
+@runtime_checkable
+class ToplevelManifestSink(Protocol):
+    """A destination that records the list an instance was chosen from (containers-storage: keeps it too)."""
+
+    def set_toplevel_manifest(self, manifest: bytes, media_type: str) -> None: ...
+
+
 @dataclass
 class ProgressEvent:
     """What the copy pipeline reports while it works; the CLI renders these, the library never prints.
