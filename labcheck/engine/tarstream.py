@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import tarfile
-import tempfile
 import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from labcheck.engine import bigtmp
 from labcheck.engine.archive_paths import checked_member
 from labcheck.engine.compression import MAGIC_LEN, DecompressingReader, detect
 from labcheck.engine.dockertar_reader import MAX_CONFIG_SIZE, ArchiveFormatError, Catalog, Member
@@ -205,7 +204,7 @@ class SequentialMembers:
 
     def _spool(self, data: BinaryIO) -> Path:
         if self._spool_dir is None:
-            self._spool_dir = Path(tempfile.mkdtemp(prefix="labcheck-layers-"))
+            self._spool_dir = bigtmp.make_temp_dir("labcheck-layers-")
         target = self._spool_dir / f"{len(self._spooled)}.layer"
         with open(target, "wb") as out:
             self.spooled_bytes += _copy(data, out)
@@ -217,8 +216,7 @@ class SequentialMembers:
             self._cond.notify_all()
         if self._stream is not None:
             self._stream.close()
-        if self._spool_dir is not None:
-            shutil.rmtree(self._spool_dir, ignore_errors=True)
+        bigtmp.remove_tree(self._spool_dir)
 
 
 def _copy(data: BinaryIO, out: BinaryIO) -> int:

@@ -174,3 +174,25 @@ def test_labcheck_copy_cli_with_daemon_host(lab_world: LabWorld, world_env, tmp_
              "docker-daemon:labcheck-daemon/cli:40")
     labcheck(env, "copy", "--src-daemon-host", host, "docker-daemon:labcheck-daemon/cli:40", f"dir:{tmp_path}/cli")
     assert json.loads((tmp_path / "cli" / "manifest.json").read_bytes())["layers"][0]["mediaType"].endswith("tar.gzip")
+
+
+def test_layers_of_unknown_size_are_spooled_then_loaded(world_env, tmp_path: Path) -> None:
+    from labcheck.engine.types import BlobInfo
+
+    image = write_dir_image(tmp_path / "src", layers=2, seed="unsized")
+    manifest = json.loads(image.manifest)
+    destination = docker_daemon.open_destination(ref("docker-daemon:labcheck-daemon/unsized:1"))
+    try:
+        for layer in manifest["layers"]:
+            with open(image.path / layer["digest"][7:], "rb") as blob:
+                stored = destination.put_blob(blob, BlobInfo(layer["digest"], -1, layer["mediaType"]))
+            assert stored.size == layer["size"]
+        config = manifest["config"]
+        with open(image.path / config["digest"][7:], "rb") as blob:
+            destination.put_blob(blob, BlobInfo(config["digest"], config["size"], config["mediaType"]))
+        destination.put_manifest(image.manifest, manifest["mediaType"])
+        destination.commit()
+    finally:
+        destination.close()
+    assert any("Loaded image: labcheck-daemon/unsized:1" in m for m in destination.messages)
+    assert docker_image_id(world_env, "labcheck-daemon/unsized:1") == image.config_digest

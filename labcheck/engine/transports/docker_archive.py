@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine import fsatomic
+from labcheck.engine import bigtmp, fsatomic
 from labcheck.engine.compression import DecompressingReader, DigestingReader, detect
 from labcheck.engine.dockertar_reader import (
     MANIFEST_FILE,
@@ -82,7 +82,7 @@ class ArchiveFile:
     @staticmethod
     def _decompressed_copy(path: Path) -> Path:
         # As containers/image: a compressed archive is read from a decompressed temporary copy.
-        fd, tmp = tempfile.mkstemp(prefix="labcheck-docker-tar-")
+        fd, tmp = tempfile.mkstemp(prefix="labcheck-docker-tar-", dir=bigtmp.big_files_dir())
         try:
             with os.fdopen(fd, "wb") as out, open(path, "rb") as raw:
                 shutil.copyfileobj(DecompressingReader(raw), out, 1 << 20)  # type: ignore[misc]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from typing import BinaryIO
 
+from labcheck.engine import bigtmp
 from labcheck.engine.compression import DiffIDTee
 from labcheck.engine.docker_api import DockerEngine, ImageLoad, docker_host
 from labcheck.engine.dockertar_reader import (
@@ -115,7 +116,7 @@ class DaemonDestination:
 
     def _put_unsized(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
         # A tar header needs the size first: learn it from a temporary copy, as skopeo does.
-        with tempfile.TemporaryFile(prefix="labcheck-blob-") as spool:
+        with tempfile.TemporaryFile(prefix="labcheck-blob-", dir=bigtmp.big_files_dir()) as spool:
             tee = DiffIDTee(stream)
             while chunk := tee.read(1 << 20):
                 spool.write(chunk)
