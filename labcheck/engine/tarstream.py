@@ -10,7 +10,7 @@ from typing import BinaryIO, Callable
 from labcheck.engine import bigtmp
 from labcheck.engine.archive_paths import checked_member
 from labcheck.engine.compression import MAGIC_LEN, DecompressingReader, detect
-from labcheck.engine.dockertar_reader import MAX_CONFIG_SIZE, ArchiveFormatError, Catalog, Member
+from labcheck.engine.dockertar_reader import MAX_CONFIG_SIZE, ArchiveFormatError, Catalog
 
 _BUFSIZE = 1 << 20
 _KEEP_BUDGET = 64 << 20  # small members kept in memory during the metadata pass, at most
