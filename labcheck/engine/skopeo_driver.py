@@ -90,9 +90,13 @@ class SkopeoDriver:
                               hint="use a local:// or paramiko:// host")
 
     def _side_args(self, ref: str, opts: SideOptions | None, prefix: str, tmp: list[str]) -> list[str]:
-        if opts is None:
-            return []
         args: list[str] = []
+        # skopeo 1.9 ignores DOCKER_HOST: name the daemon explicitly.
+        daemon_host = (opts.daemon_host if opts else None) or self.env.get("DOCKER_HOST")
+        if daemon_host and ref.startswith("docker-daemon:"):
+            args += [f"--{prefix}daemon-host", daemon_host]
+        if opts is None:
+            return args
         if opts.creds is not None:
             args += [f"--{prefix}authfile", self._authfile(ref, opts.creds, tmp)]
         elif opts.authfile:
@@ -103,8 +107,6 @@ class SkopeoDriver:
             args.append(f"--{prefix}tls-verify={'true' if opts.tls_verify else 'false'}")
         if opts.cert_dir:
             args += [f"--{prefix}cert-dir", opts.cert_dir]
-        if opts.daemon_host and prefix:
-            args += [f"--{prefix}daemon-host", opts.daemon_host]
         return args
 
     def _authfile(self, ref: str, creds: Credentials, tmp: list[str]) -> str:

@@ -155,3 +155,20 @@ def test_plain_pytest_collects_steps_as_items_with_junit_names(lab: Lab, tmp_pat
     xml = junit.read_text()
     assert 'name="remote-inspect[local]"' in xml and 'name="pull-to-dir[local]"' in xml
     assert "skopeo-moving-sharing" in xml
+
+
+def test_run_with_the_real_skopeo_leaks_no_secret(lab: Lab, tmp_path: Path) -> None:
+    html = tmp_path / "skopeo-driver.html"
+    junit = tmp_path / "skopeo-driver.xml"
+    result = lab.labcheck("run", "--driver", "skopeo", "--html", str(html), "--junitxml", str(junit))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6/6 steps passed" in result.stdout
+    password = lab.password()
+    creds = lab.world.creds_file.read_text().strip()
+    import base64
+    forms = {password, base64.b64encode(creds.encode()).decode()}
+    written = [html, junit, *lab.world.run_dir.glob("*.log")]
+    for path in written:
+        text = path.read_text(errors="replace")
+        assert not any(form in text for form in forms), f"a secret leaked into {path}"
+    assert not any(form in output for form in forms for output in lab.outputs)
