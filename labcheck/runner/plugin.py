@@ -168,6 +168,8 @@ def format_failure(result: StepResult) -> str:
         lines.append(f"  {'ran' if action.ok else 'FAILED'}: {action.description}")
         if action.error:
             lines.append(f"    {action.error}")
+        if not action.ok and action.output:
+            lines.extend(f"    | {line}" for line in action.output.splitlines()[-8:])
     for check in result.checks:
         mark = "ok  " if check.passed else "FAIL"
         lines.append(f"  {mark} {check.check}: {check.summary}")
