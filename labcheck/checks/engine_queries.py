@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from labcheck.checks.base import PlatformDigest
 from labcheck.engine import inspect as engine_inspect
@@ -15,9 +12,9 @@ from labcheck.engine.options import Credentials, SideOptions
 from labcheck.engine.reference import parse_image_reference
 from labcheck.engine.transports import transport_module
 from labcheck.engine.types import ImageSource
+from labcheck.environ import scoped_environ
 
 T = TypeVar("T")
-_ENVIRON_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -78,20 +75,6 @@ class EngineQueries:
             finally:
                 source.close()
 
-    @contextlib.contextmanager
-    def _environment(self) -> Iterator[None]:
+    def _environment(self):
         """The engine reads SSL_CERT_FILE, REGISTRY_AUTH_FILE, … from os.environ: set env there meanwhile."""
-        if not self.env:
-            yield
-            return
-        with _ENVIRON_LOCK:
-            saved = {key: os.environ.get(key) for key in self.env}
-            os.environ.update(self.env)
-            try:
-                yield
-            finally:
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
+        return scoped_environ(self.env)

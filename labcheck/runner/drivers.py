@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import os
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from labcheck.engine.api import EngineDriver, NativeDriver
 from labcheck.engine.options import CopyOptions, Credentials, SideOptions
 from labcheck.engine.reference import parse_image_reference
 from labcheck.engine.registry_client import RegistryClient
 from labcheck.engine.skopeo_driver import SkopeoDriver
+from labcheck.environ import scoped_environ
 from labcheck.errors import UsageError
 
 DRIVERS = ("native", "skopeo")
 
 
-@contextlib.contextmanager
-def environment(env: Mapping[str, str]) -> Iterator[None]:
+def environment(env: Mapping[str, str]):
     """The lab's environment (SSL_CERT_FILE, DOCKER_HOST, CONTAINERS_*) around in-process engine calls."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return scoped_environ(env)
 
 
 def _side(creds: str | None, tls_verify: bool | None = None) -> SideOptions:
