@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from labcheck.engine.digest import sha256_digest
 from labcheck.engine.registry_client import RegistryClient
 
 BUSYBOX = Path("/bin/busybox")
@@ -40,10 +40,6 @@ class BuiltImage:
     @property
     def digest(self) -> str:
         return sha256_digest(self.manifest)
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _canonical(value: object) -> bytes:
