@@ -81,6 +81,7 @@ def copy_image(
                 options=options,
                 progress=progress,
                 requested_digest=getattr(src_ref, "digest", None) or None,
+                dest_transport=dst_ref.transport,
             )
         finally:
             destination.close()
@@ -96,9 +97,11 @@ def copy_between(
     options: CopyOptions | None = None,
     progress: ProgressCallback | None = None,
     requested_digest: str | None = None,
+    dest_transport: str = "",
 ) -> CopyResult:
     """Copy from an open source to an open destination and commit it. The caller closes both."""
     copier = _Copier(source, destination, src_options or SideOptions(), options or CopyOptions(), progress)
+    copier.dest_transport = dest_transport
     result = copier.run(requested_digest)
     destination.commit()
     return result
@@ -121,6 +124,8 @@ class _Copier:
         self._lock = threading.Lock()
         self._written: set[str] = set()
         self._cancel = threading.Event()
+        self.dest_transport = ""  # skopeo's name of the destination's transport, for messages
+        self._stored_as: dict[str, BlobInfo] = {}  # layers the destination stored in another form (decompressed)
         if options.manifest_format and options.manifest_format not in FORMATS:
             raise LabcheckError(f"unknown format {options.manifest_format!r}", hint="use oci, v2s2 or v2s1")
 
@@ -178,9 +183,16 @@ class _Copier:
         return CopyResult(sha256_digest(new_list), new_list, list_target)
 
     def _list_target(self, list_type: str) -> str:
+        supported = self.dest.supported_manifest_types()
+        if supported and not any(candidate in LIST_TYPES for candidate in supported):
+            # skopeo checks this first, whatever --format says
+            raise UnsupportedError(
+                f'copying multiple images: destination transport "{self.dest_transport}" does not support '
+                "copying multiple images as a group",
+                hint="copy one image (without --all)",
+            )
         if self.options.manifest_format:
             return list_type_for(FORMATS[self.options.manifest_format])
-        supported = self.dest.supported_manifest_types()
         if not supported or list_type in supported:
             return list_type
         for candidate in supported:
@@ -224,6 +236,10 @@ class _Copier:
                 manifest, layers_changed = replace(manifest, layers=updated), True
         self.emit("start")
         self._copy_layers(manifest.layers)
+        if any(layer.digest in self._stored_as for layer in manifest.layers):
+            # as skopeo does, the manifest names the layers as the destination stored them (docker-archive: tars)
+            manifest = replace(manifest, layers=[self._stored_as.get(layer.digest, layer) for layer in manifest.layers])
+            layers_changed = True
         new_config = manifest.config
         if manifest.config is not None:
             config = read_small_blob(self.source, manifest.config, what="config")
@@ -292,7 +308,10 @@ class _Copier:
 
         reader = VerifyingReader(stream, info.digest, what="blob", on_read=on_read)
         try:
-            self.dest.put_blob(reader, info)  # type: ignore[arg-type]
+            stored = self.dest.put_blob(reader, info)  # type: ignore[arg-type]
+            if stored is not None and stored.digest != info.digest:
+                with self._lock:
+                    self._stored_as[info.digest] = stored
             if not reader.verified:
                 reader.drain()
         finally:

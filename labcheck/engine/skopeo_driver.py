@@ -12,6 +12,7 @@ import shlex
 from typing import Any, Mapping, Protocol
 
 from labcheck.engine.copy import CopyResult
+from labcheck.engine.digest import sha256_digest
 from labcheck.engine.errors import ImageNotFoundError
 from labcheck.engine.inspect import ImageInspection
 from labcheck.engine.manifest import guess_media_type
@@ -179,6 +180,8 @@ class SkopeoDriver:
             manifest_args = [*self._global_args(dst_options), "inspect", "--raw",
                              *self._side_args(dst, dst_options, "", tmp), dst]
             manifest = self._run(manifest_args).stdout.encode() if not dst.startswith("docker-daemon:") else b""
+            if manifest and sha256_digest(manifest) != digest:
+                manifest = b""  # read back, not what was written (docker-archive makes a manifest up when read)
         finally:
             self._cleanup(tmp)
         return CopyResult(manifest_digest=digest, manifest=manifest,

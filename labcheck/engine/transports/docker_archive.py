@@ -185,7 +185,7 @@ class ArchiveDestination:
         # skopeo asks for decompressed layers here: the archive names each by its diffID.
         uncompressed = DigestingReader(DecompressingReader(stream))  # type: ignore[arg-type]
         diff_id, size = self._writer.add_unsized_layer(uncompressed, lambda: uncompressed.digest)  # type: ignore[arg-type]
-        self._layers[info.digest] = (diff_id, size)
+        self._layers[info.digest] = self._layers[diff_id] = (diff_id, size)  # the manifest may name either
         return BlobInfo(diff_id, size, DOCKER_LAYER)
 
     def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
