@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -26,6 +28,8 @@ class Measure:
     seconds: float
     peak_rss_mib: float
     nbytes: int
+    tool: str = ""  # "skopeo", "labcheck", "curl"
+    path: str = ""  # "registry→dir", …
 
     @property
     def mb_per_s(self) -> float:
@@ -42,7 +46,7 @@ def _vm_hwm_kib(pid: int) -> int:
     return 0
 
 
-def timed(label: str, argv: list[str], env: dict[str, str], nbytes: int) -> Measure:
+def timed(label: str, argv: list[str], env: dict[str, str], nbytes: int, *, tool: str = "", path: str = "") -> Measure:
     """Run argv to completion; wall time and its peak RSS.
 
     The peak is VmHWM sampled every 20 ms: ru_maxrss would carry over the benchmark's own
@@ -58,7 +62,7 @@ def timed(label: str, argv: list[str], env: dict[str, str], nbytes: int) -> Meas
     stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if process.returncode != 0:
         raise SystemExit(f"{label} failed: {stderr[-1000:]}")
-    return Measure(label, seconds, peak / 1024, nbytes)
+    return Measure(label, seconds, peak / 1024, nbytes, tool, path)
 
 
 def lab_world(state_dir: str | None) -> tuple[LabWorld, bool]:
@@ -70,8 +74,17 @@ def lab_world(state_dir: str | None) -> tuple[LabWorld, bool]:
     return world, owned
 
 
-def push_big_image(world: LabWorld, repository: str, layer_bytes: int, workdir: Path) -> int:
-    """A one-layer image whose layer is an uncompressed tar of `layer_bytes` random bytes; returns its size."""
+@dataclass
+class BigImage:
+    layer_size: int
+    layer_digest: str
+
+
+def push_big_image(world: LabWorld, repository: str, layer_bytes: int, workdir: Path) -> BigImage:
+    """A one-layer image whose layer is an uncompressed tar of `layer_bytes` random bytes (made once per world)."""
+    existing = _existing_big_image(world, repository, layer_bytes)
+    if existing is not None:
+        return existing
     layer_path = workdir / "layer.tar"
     digest = hashlib.sha256()
     with open(layer_path, "wb") as raw:
@@ -103,7 +116,20 @@ def push_big_image(world: LabWorld, repository: str, layer_bytes: int, workdir: 
     finally:
         client.close()
     layer_path.unlink()
-    return layer_size
+    return BigImage(layer_size, layer_digest)
+
+
+def _existing_big_image(world: LabWorld, repository: str, layer_bytes: int) -> BigImage | None:
+    client = world.registry_client(world.source_registry, repository)
+    try:
+        if client.manifest_digest("latest") is None:
+            return None
+        layer = json.loads(client.get_manifest("latest")[0])["layers"][0]
+    finally:
+        client.close()
+    if layer["size"] < layer_bytes or layer["size"] > layer_bytes + 10240:  # a tar: header and padding
+        return None
+    return BigImage(layer["size"], layer["digest"])
 
 
 def auth_file(world: LabWorld, workdir: Path) -> Path:
@@ -128,6 +154,58 @@ class _RandomReader(io.RawIOBase):
 
 
 def print_table(rows: list[Measure]) -> None:
-    print(f"{'path':<44} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
+    print(f"{'path':<52} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
     for row in rows:
-        print(f"{row.label:<44} {row.seconds:8.2f} {row.mb_per_s:8.1f} {row.peak_rss_mib:13.1f}")
+        print(f"{row.label:<52} {row.seconds:8.2f} {row.mb_per_s:8.1f} {row.peak_rss_mib:13.1f}")
+
+
+def print_summary(rows: list[Measure], paths: list[str]) -> None:
+    """Best and median throughput per tool and path, and labcheck's ratio to skopeo (best against best)."""
+    print(f"{'path':<24} {'tool':<9} {'runs':>4} {'best MB/s':>10} {'median MB/s':>12} {'peak RSS MiB':>13}")
+    for path in paths:
+        best: dict[str, Measure] = {}
+        for tool in ("curl", "skopeo", "labcheck"):
+            runs = [r for r in rows if r.path == path and r.tool == tool]
+            if not runs:
+                continue
+            best[tool] = max(runs, key=lambda r: r.mb_per_s)
+            print(f"{path:<24} {tool:<9} {len(runs):>4} {best[tool].mb_per_s:10.1f} "
+                  f"{statistics.median(r.mb_per_s for r in runs):12.1f} {max(r.peak_rss_mib for r in runs):13.1f}")
+        if "skopeo" in best and "labcheck" in best:
+            ratio = best["labcheck"].mb_per_s / best["skopeo"].mb_per_s
+            print(f"{path:<24} labcheck/skopeo = {ratio:.2f}x (goal ≥ 1.25), "
+                  f"labcheck peak RSS {best['labcheck'].peak_rss_mib:.0f} MiB (goal ≤ 100)")
+
+
+def skopeo_command(*args: str) -> list[str]:
+    """skopeo with an empty blob-info cache of its own, when a private mount namespace is possible.
+
+    skopeo remembers (in /var/lib/containers/cache) where it pushed a blob before and then mounts it
+    from that repository instead of uploading: a later round would measure a 0.1 s HEAD+mount.
+    labcheck keeps no such cache, so each skopeo run gets a fresh one on a tmpfs.
+    """
+    argv = ["skopeo", *args]
+    if _private_cache_works():
+        return ["unshare", "-m", "sh", "-c",
+                f"mount -t tmpfs none {SKOPEO_CACHE} && exec \"$@\"", "sh", *argv]
+    print("bench: warning: skopeo runs with its blob-info cache (registry→registry may be skipped)",
+          file=sys.stderr)
+    return argv
+
+
+SKOPEO_CACHE = "/var/lib/containers/cache"
+
+
+def _private_cache_works() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare") or not os.path.isdir(SKOPEO_CACHE):
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs none {SKOPEO_CACHE}"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+def curl_blob(world: LabWorld, repository: str, digest: str, nbytes: int, label: str) -> Measure:
+    """The ceiling: curl reading the blob from the source registry (lab CA) into /dev/null."""
+    url = f"https://{world.source_registry}/v2/{repository}/blobs/{digest}"
+    argv = ["curl", "-sfL", "--cacert", str(world.tls_dir / "ca.crt"), "-o", "/dev/null", url]
+    return timed(label, argv, dict(os.environ), nbytes, tool="curl", path="registry→dir")
