@@ -3,6 +3,8 @@
 - every transport to every transport (7 x 7 ordered pairs), and the `--all` pairs skopeo refuses;
 - a round trip through six transports that keeps the image;
 - the lab page's Podman-to-Docker move done by the engine;
+- `labcheck inspect` printing what `skopeo inspect` prints on every transport, and skopeo's archives of the
+  seed read (and rewritten) by labcheck, skopeo reading them back;
 - the native engine and the skopeo driver agreeing on inspect and copy for every local transport.
 
 Each source is built once (the seed copied into each transport by labcheck) and shared by the module.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -323,7 +324,8 @@ def _uncompressed(blob: bytes) -> bytes:
 def test_podman_to_docker_move_after_podman_run(world: World) -> None:
     source = f"{world.lab.source_registry}/fedora"
     container = f"{world.prefix}-meta-data-container"
-    # as the lab page does: `podman run` pulls the image into container storage
+    # as the lab page does: `podman run` pulls the image into container storage (--pull always: whatever an
+    # earlier test left in the store, this run pulls it)
     world.run(["podman", "run", "--pull", "always", "--name", container, "-id", source, "bash"])
     try:
         state = json.loads(world.run(["podman", "inspect", container]).stdout)[0]
@@ -338,7 +340,7 @@ def test_podman_to_docker_move_after_podman_run(world: World) -> None:
         assert world.skopeo_inspect(f"docker-daemon:{source}:latest") == \
             world.labcheck("inspect", f"docker-daemon:{source}:latest").stdout
     finally:
-        world.run(["podman", "rm", "-f", container], check=False)
+        world.run(["podman", "rm", "-f", "-t", "0", container], check=False)
 
 
 # --- 4. interop with the real skopeo, both ways, for the archives -------------------------------------
@@ -359,6 +361,28 @@ def test_skopeo_written_archive_of_the_seed_reads_the_same(world: World, seed: S
     assert world.skopeo_inspect(ours) == world.labcheck("inspect", ours).stdout
     world.skopeo_copy(ours, f"dir:{tmp_path / 'back'}")
     assert_is_the_seed(world, seed, f"dir:{tmp_path / 'back'}", expected_config(seed, "docker", transport))
+
+
+INSPECT_MODES = [[], ["--raw"], ["--config"], ["--config", "--raw"], ["--no-tags"]]
+
+
+@pytest.mark.parametrize("mode", INSPECT_MODES, ids=lambda mode: " ".join(mode) or "plain")
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_labcheck_inspect_equals_skopeo_inspect(world: World, sources: dict[str, str], transport: str,
+                                                mode: list[str]) -> None:
+    """The `labcheck inspect` command prints what `skopeo inspect` prints, on every transport."""
+    ref = sources[transport]
+    ours = world.labcheck("inspect", *mode, *world.flags(ref), ref).stdout
+    assert ours == world.skopeo_inspect(ref, *mode)
+    assert ours.strip()
+
+
+@pytest.mark.parametrize("flags", [[], ["--override-arch", "arm64"]], ids=["amd64", "arm64"])
+@pytest.mark.parametrize("mode", INSPECT_MODES, ids=lambda mode: " ".join(mode) or "plain")
+def test_labcheck_inspect_of_the_lab_page_image_equals_skopeo(world: World, mode: list[str], flags: list[str]) -> None:
+    """`skopeo inspect docker://registry.fedoraproject.org/fedora`, the lab page's first command: a list, anonymous."""
+    ours = world.labcheck("inspect", *flags, *mode, world.seed_ref).stdout
+    assert ours == world.skopeo(*flags, "inspect", *mode, world.seed_ref).stdout
 
 
 # --- 5. the native engine and the skopeo driver agree --------------------------------------------------
