@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "labcheck.commands.inspect",
     "labcheck.commands.copy",
     "labcheck.commands.scenario",
+    "labcheck.commands.report",
 ]
 
 
@@ -57,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabcheckError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"labcheck {args.command}: {exc}", file=sys.stderr)
+        from labcheck.report.redact import REDACTOR
+
+        print(f"labcheck {args.command}: {REDACTOR.redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"labcheck {args.command}: interrupted", file=sys.stderr)

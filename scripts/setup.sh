@@ -13,6 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
     docker-registry skopeo podman docker.io openssh-server apache2-utils busybox-static runc uidmap
     python3 python3-venv python3-pip ca-certificates iproute2 procps
+    chromium chromium-driver  # the class dashboard's browser test
 )
 missing=()
 for package in "${packages[@]}"; do

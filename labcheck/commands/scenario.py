@@ -43,6 +43,8 @@ def register(subparsers) -> None:
                             "skopeo (the real skopeo on the host); default: native locally, skopeo remotely")
         parser.add_argument("--html", metavar="FILE", help="write a self-contained pytest-html report")
         parser.add_argument("--junitxml", metavar="FILE", help="write JUnit XML")
+        parser.add_argument("--json", metavar="FILE", help="write the results as JSON (docs/results-schema.json), "
+                            "the input of `labcheck report`")
         parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only steps matching EXPR (pytest -k)")
         parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed step")
         parser.set_defaults(func=_run, mode=mode)
@@ -103,6 +105,8 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
         argv += [f"--html={args.html}", "--self-contained-html"]
     if args.junitxml:
         argv.append(f"--junitxml={args.junitxml}")
+    if args.json:
+        argv.append(f"--labcheck-json={args.json}")
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.exitfirst:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import threading
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -71,3 +72,51 @@ class Redactor:
 
 # The process-wide redactor: every secret the scenario layer reads is added here.
 REDACTOR = Redactor()
+
+
+class RedactingLogFilter(logging.Filter):
+    """Masks secrets in a log record's message and traceback text (formats the message once, early)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.redactor:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # bad format arguments: leave the record to logging's own error handling
+            return True
+        record.msg, record.args = self.redactor.redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redactor.redact(record.stack_info)
+        return True
+
+
+def install_log_redaction(redactor: Redactor = REDACTOR) -> Callable[[], None]:
+    """Redact every log record created from now on; returns the function that undoes it.
+
+    A filter on the root logger would not see records of child loggers (logger filters apply only
+    to the logger a record is created on), and pytest adds its capture handlers per test, so the
+    filter runs in the record factory: every record passes it, whoever logs and whoever handles.
+    """
+    log_filter = RedactingLogFilter(redactor)
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        log_filter.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+    def uninstall() -> None:
+        if logging.getLogRecordFactory() is factory:
+            logging.setLogRecordFactory(previous)
+
+    return uninstall

@@ -36,10 +36,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "skopeo (the real skopeo on the host); default: native locally, skopeo on remote hosts")
     group.addoption("--labcheck-secrets-file", default=None, metavar="FILE",
                     help="KEY=VALUE file that secret('KEY') reads besides the environment")
+    group.addoption("--labcheck-json", default=None, metavar="FILE",
+                    help="write the run's results as JSON (docs/results-schema.json), secrets redacted")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = RunResults(mode=config.getoption("labcheck_mode"))
+    from labcheck.report import pytest_reports  # the report side: redaction, JSON, JUnit names, HTML extras
+
+    pytest_reports.register(config)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path):
