@@ -75,6 +75,25 @@ class VerifyingReader:
             self._check()
         return chunk
 
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        """As read(), into buffer: with a source that has readinto too, no bytes are copied."""
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is None:
+            data = self._stream.read(len(buffer))
+            n = len(data)
+            buffer[:n] = data
+        else:
+            n = readinto(buffer)
+        if n:
+            with memoryview(buffer) as view:
+                self._hash.update(view[:n])
+            self.bytes_read += n
+            if self._on_read:
+                self._on_read(self.bytes_read)
+        elif len(buffer):
+            self._check()
+        return n
+
     def _check(self) -> None:
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self._expected:

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.types import iter_chunks
+from labcheck.engine import pump
 
 
 def _current_umask() -> int:
@@ -22,15 +22,18 @@ DIR_MODE = 0o755 & ~_UMASK
 
 
 def write_stream(path: Path, stream: BinaryIO) -> int:
-    """Write stream to path atomically; returns the byte count. On any error nothing is left at path."""
+    """Write stream to path atomically; returns the byte count. On any error nothing is left at path.
+
+    The next chunk is read (and, through a verifying reader, hashed) while this one is written;
+    an error of either side is raised as it was, after the reading thread has stopped.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
     size = 0
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in iter_chunks(stream):
-                out.write(chunk)
+        with os.fdopen(fd, "wb", buffering=0) as out, pump.chunks(stream) as chunks:
+            for chunk in chunks:
+                _write_all(out.fileno(), chunk)
                 size += len(chunk)
-            out.flush()
             os.fchmod(out.fileno(), FILE_MODE)
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -41,6 +44,11 @@ def write_stream(path: Path, stream: BinaryIO) -> int:
             pass
         raise
     return size
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def write_bytes(path: Path, data: bytes) -> None:

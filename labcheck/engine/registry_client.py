@@ -525,14 +525,33 @@ class _ResponseReader:
             chunk, failed = b"", True
         else:
             failed = False
-        self._read += len(chunk)
-        if failed or (not chunk and size != 0 and 0 <= self._read < self._size):
+        self._account(len(chunk), failed, ended=size != 0 and not chunk)
+        return chunk
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        """read() without copies: straight from http.client's response (urllib3's readinto copies),
+        which still undoes chunked encoding; nothing is decoded, as in read()."""
+        raw = self._response.raw
+        fp = getattr(raw, "_fp", None)
+        try:
+            n = fp.readinto(buffer) if fp is not None else raw.readinto(buffer)
+        except Exception:
+            n, failed = 0, True
+        else:
+            failed = False
+        self._account(n, failed, ended=len(buffer) != 0 and not n)
+        return n
+
+    def _account(self, n: int, failed: bool, *, ended: bool) -> None:
+        """Count n bytes; a failure, or an end before the announced size, is a lost connection.
+        Raised here, outside the except block, so the error has no __context__ from urllib3."""
+        self._read += n
+        if failed or (ended and 0 <= self._read < self._size):
             url = _safe_url(self._response.url)
             raise RegistryError(
                 f"reading {url}: connection lost after {self._read} of {self._size} bytes",
                 method="GET", url=url, temporary=True,
             )
-        return chunk
 
     def close(self) -> None:
         self._response.close()

@@ -568,6 +568,32 @@ def test_dropped_connection_mid_blob_is_a_clear_error(lab_world: LabWorld, proxy
     assert info.value.temporary and "connection lost" in info.value.message
 
 
+def test_dropped_connection_mid_blob_through_readinto(lab_world: LabWorld, proxy: FaultProxy,
+                                                       source: RegistryClient) -> None:
+    raw, _ = source.get_manifest("38")
+    layer = manifest_blobs(raw)[1]
+    proxy.drop_blobs = True
+    reader, _ = proxied(lab_world, proxy, retry_times=0).get_blob(layer.digest)
+    buffer = bytearray(1 << 16)
+    with pytest.raises(RegistryError) as info, reader:
+        while reader.readinto(buffer):  # type: ignore[attr-defined]
+            pass
+    assert info.value.temporary and "connection lost" in info.value.message
+    assert info.value.__context__ is None
+
+
+def test_readinto_reads_a_whole_blob(lab_world: LabWorld, source: RegistryClient) -> None:
+    raw, _ = source.get_manifest("38")
+    layer = manifest_blobs(raw)[1]
+    reader, size = source.get_blob(layer.digest)
+    digest, buffer, total = hashlib.sha256(), bytearray(1 << 16), 0
+    with reader:
+        while n := reader.readinto(buffer):  # type: ignore[attr-defined]
+            digest.update(memoryview(buffer)[:n])
+            total += n
+    assert total == size and "sha256:" + digest.hexdigest() == layer.digest
+
+
 def test_connection_refused_is_retried_then_reported(lab_world: LabWorld) -> None:
     port = free_port()
     client = RegistryClient(f"127.0.0.1:{port}", "fedora", lab_opts(lab_world, retry_times=2), retry_delay=0.05)
