@@ -36,7 +36,6 @@ MANIFEST_ACCEPT = ", ".join(
     ]
 )
 TEMPORARY_STATUSES = frozenset({429, 502, 503, 504})
-UPLOAD_CHUNK = 8 << 20
 USER_AGENT = "labcheck (containers/image compatible)"
 TIMEOUT = (30, 300)  # connect, read (seconds)
 MAX_BACKOFF = 30.0
@@ -434,25 +433,37 @@ class RegistryClient:
             self._cancel_location(self._location(response))
         return False
 
-    def upload_blob(self, chunks: Iterable[bytes], digest: str) -> int:
-        """Streaming upload: POST a session, PATCH chunks of at most UPLOAD_CHUNK bytes, PUT ?digest=.
-        Returns the number of bytes uploaded; on failure the upload session is cancelled."""
+    def upload_blob(self, chunks: Iterable[bytes | memoryview], digest: str) -> int:
+        """Streaming upload: POST a session, PATCH the bytes, PUT ?digest=. Returns the byte count;
+        on failure the upload session is cancelled.
+
+        Bytes that come as one chunk go in one PATCH with a Content-Length, retried here like any
+        request. More chunks stream in one PATCH with chunked encoding (as skopeo does): no buffering,
+        but such a body cannot be rewound, so that PATCH is never retried here; the copy pipeline
+        retries the whole blob. A chunk may be a view that is reused once the next one is asked for.
+        """
         response = self.request("POST", f"/v2/{self.repository}/blobs/uploads/")
         if response.status_code != 202:
             raise _error_from(response, f"starting the upload of {digest} to {self.name}")
         location = self._location(response)
         total = 0
         try:
-            buffer = bytearray()
-            for chunk in chunks:
-                buffer += chunk
-                if len(buffer) >= UPLOAD_CHUNK:
-                    location = self._patch(location, bytes(buffer), total)
-                    total += len(buffer)
-                    buffer.clear()
-            if buffer:
-                location = self._patch(location, bytes(buffer), total)
-                total += len(buffer)
+            pending = iter(chunks)
+            first = bytes(next(pending, b""))
+            second = next(pending, None)
+            if second is None:
+                if first:
+                    location = self._patch(location, first, {"Content-Range": f"0-{len(first) - 1}"})
+                total = len(first)
+            else:
+                counter = _Counted([first, second], pending)
+                try:
+                    location = self._patch(location, iter(counter), {})
+                except _SourceFailed:
+                    pass
+                if counter.failure is not None:
+                    raise counter.failure  # as the source raised it, not chained to urllib3's handling
+                total = counter.total
             separator = "&" if "?" in location else "?"
             response = self.request("PUT", f"{location}{separator}{urlencode({'digest': digest})}",
                                     headers={"Content-Length": "0"}, data=b"")
@@ -464,13 +475,11 @@ class RegistryClient:
             raise
         return total
 
-    def _patch(self, location: str, data: bytes, offset: int) -> str:
-        response = self.request("PATCH", location, data=data, headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Range": f"{offset}-{offset + len(data) - 1}",
-        })
+    def _patch(self, location: str, data: bytes | Iterator[bytes | memoryview], headers: dict[str, str]) -> str:
+        response = self.request("PATCH", location, data=data,  # type: ignore[arg-type]
+                                headers={"Content-Type": "application/octet-stream", **headers})
         if response.status_code != 202:
-            raise _error_from(response, f"uploading a blob chunk to {self.name}")
+            raise _error_from(response, f"uploading a blob to {self.name}")
         return self._location(response)
 
     def _location(self, response: requests.Response) -> str:
@@ -507,6 +516,32 @@ class RegistryClient:
             path = _next_link(response.headers.get("Link", ""))
             response.close()
         return tags
+
+
+class _SourceFailed(Exception):
+    """Carries a failure of a request body's source through urllib3 and requests untouched: they would
+    turn an OSError into a connection error of the registry."""
+
+
+class _Counted:
+    """Chunks to send (the ones already taken from the iterator, then the rest), counting the bytes;
+    the source's own error is kept in `failure`."""
+
+    def __init__(self, taken: list[bytes | memoryview], rest: Iterator[bytes | memoryview]) -> None:
+        self._taken = taken
+        self._rest = rest
+        self.total = 0
+        self.failure: BaseException | None = None
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        try:
+            for source in (self._taken, self._rest):
+                for chunk in source:
+                    self.total += len(chunk)
+                    yield chunk
+        except Exception as exc:
+            self.failure = exc
+            raise _SourceFailed() from None
 
 
 class _ResponseReader:

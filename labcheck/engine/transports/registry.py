@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from labcheck.engine import pump
 from labcheck.engine.digest import sha256_digest
 from labcheck.engine.errors import DigestMismatchError, UnsupportedError
 from labcheck.engine.options import SideOptions
 from labcheck.engine.reference import DockerReference
 from labcheck.engine.registries_conf import find_entry, rewrite
 from labcheck.engine.registry_client import RegistryClient
-from labcheck.engine.types import BlobInfo, iter_chunks
+from labcheck.engine.types import BlobInfo
 
 
 def _client(name: str, opts: SideOptions, *, push: bool, use_location: bool) -> RegistryClient:
@@ -91,7 +92,8 @@ class RegistryDestination:
         verifies what it did not read); this covers configs, which get no reuse check upstream."""
         if self.client.blob_size(info.digest) is not None:
             return info
-        total = self.client.upload_blob(iter_chunks(stream), info.digest)
+        with pump.chunks(stream) as chunks:  # read (and verified) ahead while a chunk is sent
+            total = self.client.upload_blob(chunks, info.digest)
         return BlobInfo(info.digest, total, info.media_type)
 
     def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
