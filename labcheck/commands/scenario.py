@@ -32,8 +32,10 @@ def register(subparsers) -> None:
         parser = subparsers.add_parser(mode, help=help_text, description=f"{help_text}. {EXIT_CODES}.")
         parser.add_argument("scenario", metavar="SCENARIO", help="a scenario file (scenarios/*.yaml)")
         if mode != "check":
-            parser.add_argument("--hosts", default="local://",
-                                help="comma-separated testinfra host URIs (default: local://)")
+            parser.add_argument("--hosts", default=None,
+                                help="comma-separated host URIs: local://, paramiko://user@host:port"
+                                "?ssh_identity_file=KEY, ssh://… (default: local://)")
+            add_class_arguments(parser)
         parser.add_argument("--profile", help="the scenario profile (default: the scenario's default_profile)")
         parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                             help="override a scenario variable (repeatable)")
@@ -57,6 +59,35 @@ def register(subparsers) -> None:
                                    description="Print the JSON Schema that defines the scenario format "
                                    "(every check's parameters included).")
     schema.set_defaults(func=_schema)
+
+
+def add_class_arguments(parser: argparse.ArgumentParser) -> None:
+    """Hosts of a class: inventories, SSH settings, parallelism and timeouts."""
+    group = parser.add_argument_group("a class of hosts")
+    group.add_argument("--inventory", metavar="FILE", help="a class inventory (docs/class.md): students to check")
+    group.add_argument("--ansible-inventory", metavar="FILE", help="an Ansible inventory (INI or YAML)")
+    group.add_argument("--limit", metavar="GROUPS", help="only these inventory groups or host names (comma-separated)")
+    group.add_argument("--ssh-config", metavar="FILE", help="an OpenSSH client config (default ~/.ssh/config)")
+    group.add_argument("--known-hosts", metavar="FILE", help="host keys to verify (default ~/.ssh/known_hosts)")
+    group.add_argument("--accept-new-host-keys", action="store_true",
+                       help="trust unknown host keys on first use and record them (a changed key is still refused)")
+    group.add_argument("--workers", type=int, metavar="N", help="hosts checked at once (default: all, up to 32)")
+    group.add_argument("--host-timeout", type=float, metavar="SECONDS",
+                       help="a host not done in this time is unreachable (default 300)")
+    group.add_argument("--check-timeout", type=float, metavar="SECONDS",
+                       help="a command silent this long makes its host unreachable (default 60)")
+
+
+def class_pytest_args(args: argparse.Namespace) -> list[str]:
+    argv = []
+    for name in ("hosts", "inventory", "ansible_inventory", "limit", "ssh_config", "known_hosts", "workers",
+                 "host_timeout", "check_timeout"):
+        value = getattr(args, name, None)
+        if value is not None:
+            argv.append(f"--{name.replace('_', '-')}={value}")
+    if getattr(args, "accept_new_host_keys", False):
+        argv.append("--accept-new-host-keys")
+    return argv
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -92,7 +123,8 @@ class _ResultsGrabber:
 
 def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     argv = [str(path), "-c", os.devnull, "--rootdir", str(path.parent), "-p", "no:cacheprovider",
-            f"--labcheck-mode={args.mode}", f"--hosts={getattr(args, 'hosts', 'local://')}"]
+            f"--labcheck-mode={args.mode}"]
+    argv += class_pytest_args(args)
     if args.profile:
         argv.append(f"--labcheck-profile={args.profile}")
     argv += [f"--labcheck-var={v}" for v in args.var]
@@ -170,6 +202,12 @@ def print_check_view(results: RunResults) -> None:
 
 
 def print_summary(results: RunResults) -> None:
+    if len(results.hosts) > 1:
+        from labcheck.runner.classview import matrix
+
+        print(f"{results.mode} {results.scenario_id}: {len(results.hosts)} hosts")
+        print("\n".join(matrix(results)))
+        return
     for host, steps in results.hosts.items():
         passed = sum(1 for r in steps.values() if r.status == PASSED)
         failed = [r for r in steps.values() if r.status == FAILED]

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import testinfra
 
-from labcheck.checks.base import CheckContext
-from labcheck.checks.engine_queries import EngineQueries
 from labcheck.errors import LabcheckError
 from labcheck.labenv.world import LabWorld
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.drivers import DRIVERS, make_driver
+from labcheck.runner.classrun import POOL_KEY, HostTarget, HostWork, add_options as add_class_options, run_all
+from labcheck.runner.classrun import targets as class_targets
+from labcheck.runner.classview import LiveView
+from labcheck.runner.drivers import DRIVERS
 from labcheck.runner.results import SKIPPED, UNREACHABLE, RunResults, StepResult
-from labcheck.runner.steps import MODES, HostSession, run_step
-from labcheck.scenario.model import Scenario, ScenarioError, bind, load_scenario, parse_var_overrides
-from labcheck.scenario.render import load_secrets_file
+from labcheck.runner.steps import MODES
+from labcheck.scenario.model import Scenario, ScenarioError, load_scenario
 
 RESULTS_KEY = pytest.StashKey[RunResults]()
 
@@ -36,6 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "skopeo (the real skopeo on the host); default: native locally, skopeo on remote hosts")
     group.addoption("--labcheck-secrets-file", default=None, metavar="FILE",
                     help="KEY=VALUE file that secret('KEY') reads besides the environment")
+    add_class_options(group)
     group.addoption("--labcheck-json", default=None, metavar="FILE",
                     help="write the run's results as JSON (docs/results-schema.json), secrets redacted")
 
@@ -75,47 +76,10 @@ class ScenarioCollector(pytest.Collector):
         results = self.config.stash[RESULTS_KEY]
         results.scenario_id, results.scenario_title = self.scenario.id, self.scenario.title
         results.steps = [(s.id, s.title) for s in self.scenario.steps]
-        hosts = self.config.getoption("hosts") or "local://"
-        for spec in [h.strip() for h in hosts.split(",") if h.strip()]:
-            target = HostTarget(spec, self.scenario, self.config)
+        for host in class_targets(self.config):
+            target = HostTarget(host, self.scenario, self.config)
             for step in self.scenario.steps:
                 yield StepItem.from_parent(self, name=f"{step.id}[{target.name}]", step=step, target=target)
-
-
-class HostTarget:
-    """One host of the run; connects (and binds the scenario) on first use, once."""
-
-    def __init__(self, spec: str, scenario: Scenario, config: pytest.Config) -> None:
-        self.spec = spec
-        self.scenario = scenario
-        self.config = config
-        self.name = spec.split("://", 1)[-1].split("?")[0] or "local"
-        self.session: HostSession | None = None
-        self.unreachable: str | None = None
-        self.results: dict[str, StepResult] = {}
-
-    def connect(self) -> HostSession:
-        if self.session is not None:
-            return self.session
-        option = self.config.option
-        host = testinfra.get_host(self.spec, ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
-                                  sudo=option.sudo, sudo_user=option.sudo_user)
-        try:
-            user = host.user()
-            facts = {"home": user.home, "user": user.name, "host": self.name}
-        except Exception as exc:  # connection refused, auth, host key: this host only
-            self.unreachable = f"{exc.__class__.__name__}: {exc}".strip()
-            raise
-        secrets_file = self.config.getoption("labcheck_secrets_file")
-        bound = bind(self.scenario, profile=self.config.getoption("labcheck_profile"),
-                     overrides=parse_var_overrides(self.config.getoption("labcheck_var")),
-                     host_facts=facts, secrets=load_secrets_file(secrets_file) if secrets_file else None)
-        driver_name = self.config.getoption("labcheck_driver") or ("native" if self.spec.startswith("local") else "skopeo")
-        driver = make_driver(driver_name, host, bound.env)
-        queries = EngineQueries(env=bound.env)
-        self.session = HostSession(self.name, CheckContext(host=host, engine=queries, env=bound.env), bound, driver)
-        self.config.stash[RESULTS_KEY].profile = bound.profile or ""
-        return self.session
 
 
 class StepFailed(Exception):
@@ -132,25 +96,18 @@ class StepItem(pytest.Item):
 
     def runtest(self) -> None:
         results = self.config.stash[RESULTS_KEY]
-        mode = self.config.getoption("labcheck_mode")
-        session: HostSession | None = None
-        if self.target.unreachable is None:
-            try:
-                session = self.target.connect()
-            except LabcheckError as exc:
-                results.usage_errors.append(str(exc))
-                raise
-            except Exception:
-                if self.target.unreachable is None:
-                    raise
-        if session is None:
-            result = StepResult(self.step.id, self.step.title, self.target.name, UNREACHABLE,
-                                reason=f"host unreachable: {self.target.unreachable}", hint=self.step.hint)
+        if self.step.id not in self.target.results and self.target.error is None:
+            # Not run ahead (e.g. an xdist worker): this step alone, now.
+            run_all([HostWork(self.target, [self.step])], self.config.getoption("labcheck_mode"), workers=1,
+                    host_timeout=self.config.getoption("host_timeout"), record=_recorder(results),
+                    host_done=lambda host: None)
+        if self.target.error is not None:
+            if isinstance(self.target.error, LabcheckError):
+                results.usage_errors.append(str(self.target.error))
+            raise self.target.error
+        result = self.target.results[self.step.id]
+        if result.status == UNREACHABLE and self.target.unreachable:
             results.host_errors[self.target.name] = self.target.unreachable
-        else:
-            result = run_step(self.step, session, "verify" if mode == "check" else mode, self.target.results)
-        self.target.results[self.step.id] = result
-        results.add(result)
         if result.status == SKIPPED:
             pytest.skip(result.reason)
         if result.status != "passed":
@@ -165,6 +122,75 @@ class StepItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, self.step.line - 1, f"{self.parent.name}::{self.name}"
+
+
+_RECORD_LOCK = threading.Lock()
+
+
+def _recorder(results: RunResults):
+    def record(host: HostTarget, result: StepResult) -> None:
+        with _RECORD_LOCK:
+            results.add(result)
+
+    return record
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session):
+    """Run the selected steps ahead, grouped by host, hosts in parallel; each item then reports its result."""
+    config = session.config
+    if not config.option.collectonly and not hasattr(config, "workerinput"):
+        _run_ahead(session)
+    return (yield)
+
+
+def _run_ahead(session: pytest.Session) -> None:
+    config = session.config
+    works: dict[int, HostWork] = {}
+    for item in session.items:
+        if isinstance(item, StepItem):
+            works.setdefault(id(item.target), HostWork(item.target, [])).steps.append(item.step)
+    if not works:
+        return
+    results = config.stash[RESULTS_KEY]
+    names = [work.host.name for work in works.values()]
+    for name in names:
+        results.hosts.setdefault(name, {})
+    view = _live_view(config, results, names)
+    if view is not None:
+        view.start()
+    try:
+        run_all(list(works.values()), config.getoption("labcheck_mode"), workers=config.getoption("workers"),
+                host_timeout=config.getoption("host_timeout"), record=_recorder(results),
+                host_done=lambda host: view.host_done(host.name) if view is not None else None)
+    finally:
+        if view is not None:
+            view.finish()
+    bound = next((w.host.session.bound for w in works.values() if w.host.session is not None), None)
+    if bound is not None:
+        results.profile = bound.profile or ""
+
+
+def _live_view(config: pytest.Config, results: RunResults, hosts: list[str]) -> LiveView | None:
+    """Only for a class (several hosts), and only where pytest writes to a terminal report."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    if len(hosts) < 2 or reporter is None or config.getoption("labcheck_mode") == "check":
+        return None
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(text: str) -> None:
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write(text, flush=True)
+        else:
+            reporter.write(text, flush=True)
+
+    return LiveView(results, hosts, write, tty=reporter.isatty)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if POOL_KEY in config.stash:
+        config.stash[POOL_KEY].close_all()
 
 
 def format_failure(result: StepResult) -> str:

@@ -8,15 +8,12 @@ from typing import Any
 
 from labcheck.checks.base import CHECKS, CheckContext, CheckResult
 from labcheck.errors import LabcheckError
+from labcheck.hosts.errors import HostUnreachable
 from labcheck.runner.drivers import StepDriver
 from labcheck.runner.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
 from labcheck.scenario.model import BoundScenario, Step
 
 MODES = ("run", "verify", "check", "reset")
-
-
-class HostUnreachable(Exception):
-    """The host could not be reached (connection, auth, host key): every step of it is unreachable."""
 
 
 @dataclass

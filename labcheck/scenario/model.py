@@ -113,9 +113,9 @@ class BoundScenario:
 
 
 def bind(scenario: Scenario, *, profile: str | None = None, overrides: Mapping[str, str] | None = None,
-         host_facts: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
-         environ: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR) -> BoundScenario:
-    """Choose the profile, render vars (scenario, then profile, then --var) for one host."""
+         host_facts: Mapping[str, Any] | None = None, host_vars: Mapping[str, Any] | None = None,
+         secrets: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR) -> BoundScenario:
+    """Choose the profile, render vars (scenario, then profile, then the host's own, then --var) for one host."""
     chosen = profile or scenario.default_profile
     if chosen is None and scenario.profiles:
         chosen = next(iter(scenario.profiles))
@@ -123,7 +123,7 @@ def bind(scenario: Scenario, *, profile: str | None = None, overrides: Mapping[s
         known = ", ".join(scenario.profiles) or "none"
         raise UsageError(f"unknown profile '{chosen}' in {scenario.path.name} (profiles: {known})")
     profile_data = scenario.profiles.get(chosen, {}) if chosen else {}
-    raw_vars = {**scenario.vars, **profile_data.get("vars", {}), **dict(overrides or {})}
+    raw_vars = {**scenario.vars, **profile_data.get("vars", {}), **dict(host_vars or {}), **dict(overrides or {})}
     base = {**dict(host_facts or {}), "profile": chosen or ""}
 
     def make(values: Mapping[str, Any]) -> Renderer:

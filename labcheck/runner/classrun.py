@@ -1,0 +1,206 @@
+"""A run over many hosts: which hosts (URIs, inventories), and each host's steps, hosts in parallel."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import pytest
+
+from labcheck.checks.base import CheckContext
+from labcheck.checks.engine_queries import EngineQueries
+from labcheck.errors import LabcheckError, UsageError
+from labcheck.hosts.ansible_inventory import load_ansible_inventory
+from labcheck.hosts.errors import HostUnreachable
+from labcheck.hosts.facts import gather_facts
+from labcheck.hosts.hostkeys import KnownHosts
+from labcheck.hosts.inventory import load_inventory
+from labcheck.hosts.parallel import Deadline, run_per_host
+from labcheck.hosts.pool import ConnectionPool, PoolOptions
+from labcheck.hosts.sshconfig import load_ssh_config
+from labcheck.hosts.targets import Target, parse_hosts_option, unique_names
+from labcheck.runner.drivers import make_driver
+from labcheck.runner.results import ERROR, UNREACHABLE, StepResult
+from labcheck.runner.steps import HostSession, run_step
+from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
+from labcheck.scenario.render import load_secrets_file
+
+TARGETS_KEY = pytest.StashKey[list[Target]]()
+POOL_KEY = pytest.StashKey[ConnectionPool]()
+
+
+def add_options(group: Any) -> None:
+    """The class options (--hosts, --ssh-config and --ansible-inventory are testinfra's own)."""
+    group.addoption("--inventory", default=None, metavar="FILE", help="a class inventory (class.yaml): students to check")
+    group.addoption("--limit", default=None, metavar="GROUPS",
+                    help="only these inventory groups or host names (comma-separated)")
+    group.addoption("--known-hosts", default=None, metavar="FILE", help="host keys to verify against "
+                    "(default ~/.ssh/known_hosts)")
+    group.addoption("--accept-new-host-keys", action="store_true", default=False,
+                    help="trust a host's key on first use and record it in the known_hosts file "
+                    "(a changed key is still refused)")
+    group.addoption("--workers", type=int, default=None, metavar="N",
+                    help="hosts checked at once (default: one per host, up to 32)")
+    group.addoption("--host-timeout", type=float, default=300.0, metavar="SECONDS",
+                    help="a host not done within this time is marked unreachable (default 300)")
+    group.addoption("--check-timeout", type=float, default=60.0, metavar="SECONDS",
+                    help="a command on a host silent this long makes the host unreachable (default 60)")
+    group.addoption("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="SSH connect, banner and authentication timeout (default 10)")
+
+
+def targets(config: pytest.Config) -> list[Target]:
+    """The run's hosts, once per run: --hosts, --inventory and --ansible-inventory together, then --limit."""
+    if TARGETS_KEY in config.stash:
+        return config.stash[TARGETS_KEY]
+    option = config.option
+    found: list[Target] = []
+    groups: dict[str, list[str]] = {}
+    if option.hosts:
+        found += parse_hosts_option(option.hosts)
+    for path, loader in ((option.inventory, load_inventory), (option.ansible_inventory, load_ansible_inventory)):
+        if path:
+            inventory = loader(path)
+            found += inventory.targets
+            groups.update(inventory.groups)
+    if not found:
+        found = parse_hosts_option("local://")
+    unique_names(found, "the hosts")
+    if option.limit:
+        from labcheck.hosts.inventory import Inventory
+
+        found = Inventory(found, groups).select(option.limit)
+    config.stash[TARGETS_KEY] = found
+    return found
+
+
+def pool(config: pytest.Config) -> ConnectionPool:
+    if POOL_KEY not in config.stash:
+        option = config.option
+        config.stash[POOL_KEY] = ConnectionPool(PoolOptions(
+            known_hosts=KnownHosts(option.known_hosts, accept_new=option.accept_new_host_keys),
+            ssh_config=load_ssh_config(option.ssh_config),
+            connect_timeout=option.connect_timeout, command_timeout=option.check_timeout))
+    return config.stash[POOL_KEY]
+
+
+class HostTarget:
+    """One host of the run: connects (and binds the scenario with the host's facts and vars) once."""
+
+    def __init__(self, target: Target, scenario: Scenario, config: pytest.Config) -> None:
+        self.target = target
+        self.name = target.name
+        self.scenario = scenario
+        self.config = config
+        self.session: HostSession | None = None
+        self.unreachable: str | None = None
+        self.error: BaseException | None = None  # a usage error or crash while connecting
+        self.results: dict[str, StepResult] = {}
+        self.lock = threading.Lock()  # held while this host's steps run
+
+    @property
+    def spec(self) -> str:
+        """The host as a URI, for reports (never a key or password)."""
+        t = self.target
+        if t.is_local:
+            return "local://"
+        return f"ssh://{t.user + '@' if t.user else ''}{t.hostname}{f':{t.port}' if t.port else ''}"
+
+    def connect(self) -> HostSession:
+        if self.session is not None:
+            return self.session
+        host = pool(self.config).host(self.target)
+        facts = gather_facts(host, self.name)
+        secrets_file = self.config.getoption("labcheck_secrets_file")
+        bound = bind(self.scenario, profile=self.config.getoption("labcheck_profile"),
+                     overrides=parse_var_overrides(self.config.getoption("labcheck_var")),
+                     host_facts=facts, host_vars=self.target.vars,
+                     secrets=load_secrets_file(secrets_file) if secrets_file else None)
+        env = dict(bound.env)
+        env.update({k: str(bound.render(v, where=f"env {k} of {self.name}")) for k, v in self.target.env.items()})
+        driver_name = self.config.getoption("labcheck_driver") or ("native" if self.target.is_local else "skopeo")
+        driver = make_driver(driver_name, host, env)
+        # Registry questions are asked on this machine: with the profile's env, not the host's paths.
+        queries = EngineQueries(env=bound.env)
+        self.session = HostSession(self.name, CheckContext(host=host, engine=queries, env=env), bound, driver)
+        return self.session
+
+    def close(self) -> None:
+        pool(self.config).close(self.target)
+
+
+@dataclass
+class HostWork:
+    """The selected steps of one host, in scenario order."""
+
+    host: HostTarget
+    steps: list[Step]
+
+
+def unreachable_result(step: Step, host: HostTarget, reason: str) -> StepResult:
+    # No hint: it cannot be rendered without the host's facts, and the student's next step is not the point.
+    return StepResult(step.id, step.title, host.name, UNREACHABLE, reason=f"host unreachable: {reason}")
+
+
+def run_host(work: HostWork, mode: str, *, host_timeout: float | None,
+             record: Callable[[HostTarget, StepResult], None]) -> None:
+    """Connect, run each step in order, close; whatever fails here stays with this host."""
+    host = work.host
+    with host.lock:
+        deadline = Deadline(host_timeout, host.close)
+        try:
+            _run_steps(work, mode, deadline, host_timeout, record)
+        finally:
+            deadline.cancel()
+            host.close()
+
+
+def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: float | None,
+               record: Callable[[HostTarget, StepResult], None]) -> None:
+    host = work.host
+    remaining = [s for s in work.steps if s.id not in host.results]
+    session = None
+    crash = ""
+    if host.unreachable is None and host.error is None:
+        try:
+            session = host.connect()
+        except HostUnreachable as exc:
+            host.unreachable = _reason(exc, deadline, host_timeout)
+        except UsageError as exc:
+            host.error = exc  # each item re-raises it: pytest and exit code 2 see it
+            return
+        except LabcheckError as exc:  # e.g. no shell answers: the host is of no use
+            host.unreachable = str(exc)
+        except Exception as exc:  # a bug in labcheck: this host's steps are errors, never failed checks
+            crash = f"labcheck crashed: {exc.__class__.__name__}: {exc}"
+    for step in remaining:
+        if host.unreachable is not None:
+            result = unreachable_result(step, host, host.unreachable)
+        elif crash or session is None:
+            result = StepResult(step.id, step.title, host.name, ERROR, reason=crash or "not connected")
+        else:
+            try:
+                result = run_step(step, session, "verify" if mode == "check" else mode, host.results)
+            except HostUnreachable as exc:
+                host.unreachable = _reason(exc, deadline, host_timeout)
+                result = unreachable_result(step, host, host.unreachable)
+        host.results[step.id] = result
+        record(host, result)
+
+
+def _reason(exc: HostUnreachable, deadline: Deadline, host_timeout: float | None) -> str:
+    if deadline.expired.is_set():
+        return f"not done within --host-timeout {host_timeout:g}s ({exc.reason})"
+    return exc.reason
+
+
+def run_all(works: Sequence[HostWork], mode: str, *, workers: int | None, host_timeout: float | None,
+            record: Callable[[HostTarget, StepResult], None], host_done: Callable[[HostTarget], None]) -> None:
+    def one(work: HostWork) -> None:
+        run_host(work, mode, host_timeout=host_timeout, record=record)
+        host_done(work.host)
+
+    run_per_host(list(works), one, workers=workers)
+
+
