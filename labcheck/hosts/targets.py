@@ -47,8 +47,8 @@ def parse_uri(uri: str) -> Target:
     if "://" not in uri:
         uri = f"ssh://{uri}"  # a bare [user@]host[:port], as testinfra takes it
     scheme = uri.split("://", 1)[0]
-    if scheme == "local":
-        return Target(name="local", backend="local")
+    if scheme == "local":  # local://NAME names this machine NAME in reports
+        return Target(name=uri.split("://", 1)[1].split("?", 1)[0] or "local", backend="local")
     if scheme not in SSH_SCHEMES:
         raise UsageError(f"unsupported host URI {uri!r}",
                          hint="use local://, paramiko://[user@]host[:port] or ssh://[user@]host[:port]")

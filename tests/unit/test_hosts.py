@@ -17,6 +17,7 @@ from labcheck.hosts.targets import parse_hosts_option, parse_uri
 def test_uris() -> None:
     local = parse_uri("local://")
     assert local.is_local and local.name == "local"
+    assert parse_uri("local://alice").name == "alice" and parse_uri("local://alice").is_local
     target = parse_uri("paramiko://alice@127.0.0.5:2222?ssh_identity_file=/keys/alice")
     assert (target.hostname, target.port, target.user, target.identity_file) == ("127.0.0.5", 2222, "alice", "/keys/alice")
     assert target.name == "alice@127.0.0.5:2222"
