@@ -58,8 +58,8 @@ class Classroom:
         self.root.chmod(0o755)
         self.students: list[Student] = []
         self.port = _free_port()
-        self.sshd: subprocess.Popen[bytes] | None = None
-        self.sshd_log = self.root / "sshd.log"
+        self.sshds: list[subprocess.Popen[bytes]] = []
+        self.sshd_logs: list[Path] = []
         self.known_hosts = self.root / "known_hosts"
         self._modes: dict[Path, int] = {}
         (self.root / "keys").mkdir()
@@ -145,20 +145,9 @@ class Classroom:
         host_key = sshd_dir / "host_ed25519"
         _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)])
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
-        listen = "".join(f"ListenAddress {s.address}:{self.port}\n" for s in self.students)
-        config = sshd_dir / "sshd_config"
-        config.write_text(
-            f"{listen}"
-            f"HostKey {host_key}\n"
-            f"PidFile {sshd_dir / 'sshd.pid'}\n"
-            "AuthorizedKeysFile .ssh/authorized_keys\n"
-            "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "UsePAM no\nLogLevel VERBOSE\nSubsystem sftp internal-sftp\n"
-            # A whole class connects at once: sshd's default (10 unauthenticated) drops some.
-            "MaxStartups 200\nMaxSessions 50\n"
-        )
-        self.sshd = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(self.sshd_log)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # sshd listens on at most 16 addresses (MAX_LISTEN_SOCKS): one sshd per 16 students.
+        for first in range(0, len(self.students), 16):
+            self._start_one_sshd(sshd_dir, host_key, self.students[first:first + 16], first // 16)
         public = Path(f"{host_key}.pub").read_text().split()
         self.known_hosts.write_text("".join(f"[{s.address}]:{self.port} {public[0]} {public[1]}\n"
                                             for s in self.students))
@@ -169,23 +158,43 @@ class Classroom:
                     socket.create_connection((student.address, self.port), timeout=1).close()
                     break
                 except OSError:
-                    if self.sshd.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"sshd did not start: {self.sshd_log.read_text()[-1000:]}") from None
+                    if any(p.poll() is not None for p in self.sshds) or time.monotonic() > deadline:
+                        logs = "".join(log.read_text()[-500:] for log in self.sshd_logs if log.exists())
+                        raise RuntimeError(f"sshd did not start: {logs}") from None
                     time.sleep(0.05)
 
-    def accepted_sessions(self, offset: int = 0) -> dict[str, int]:
-        """SSH connections sshd accepted per user, in its log after byte offset."""
+    def _start_one_sshd(self, sshd_dir: Path, host_key: Path, students: list[Student], index: int) -> None:
+        listen = "".join(f"ListenAddress {s.address}:{self.port}\n" for s in students)
+        config = sshd_dir / f"sshd_config.{index}"
+        log = sshd_dir / f"sshd.{index}.log"
+        config.write_text(
+            f"{listen}"
+            f"HostKey {host_key}\n"
+            f"PidFile {sshd_dir / f'sshd.{index}.pid'}\n"
+            "AuthorizedKeysFile .ssh/authorized_keys\n"
+            "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "UsePAM no\nLogLevel VERBOSE\nSubsystem sftp internal-sftp\n"
+            # A whole class connects at once: sshd's default (10 unauthenticated) drops some.
+            "MaxStartups 200\nMaxSessions 50\n"
+        )
+        self.sshds.append(subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(log)], stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.sshd_logs.append(log)
+
+    def accepted_sessions(self, offset: list[int] | None = None) -> dict[str, int]:
+        """SSH connections the sshds accepted per user, in their logs after the offsets of log_offset()."""
         counts: dict[str, int] = {}
-        with open(self.sshd_log, "rb") as log:
-            log.seek(offset)
-            for line in log.read().decode(errors="replace").splitlines():
-                if "Accepted publickey for " in line:
-                    user = line.split("Accepted publickey for ", 1)[1].split()[0]
-                    counts[user] = counts.get(user, 0) + 1
+        for index, path in enumerate(self.sshd_logs):
+            with open(path, "rb") as log:
+                log.seek(offset[index] if offset else 0)
+                for line in log.read().decode(errors="replace").splitlines():
+                    if "Accepted publickey for " in line:
+                        user = line.split("Accepted publickey for ", 1)[1].split()[0]
+                        counts[user] = counts.get(user, 0) + 1
         return counts
 
-    def log_offset(self) -> int:
-        return self.sshd_log.stat().st_size if self.sshd_log.exists() else 0
+    def log_offset(self) -> list[int]:
+        return [log.stat().st_size if log.exists() else 0 for log in self.sshd_logs]
 
     # --- inventory and labcheck ------------------------------------------------------------
 
@@ -237,13 +246,13 @@ class Classroom:
     def close(self) -> None:
         for student in self.students:
             self.as_student(student, "podman rm -f --all --time 1 >/dev/null 2>&1; podman system migrate >/dev/null 2>&1")
-        if self.sshd is not None:
-            self.sshd.terminate()
+        for sshd in self.sshds:
+            sshd.terminate()
             try:
-                self.sshd.wait(10)
+                sshd.wait(10)
             except subprocess.TimeoutExpired:
-                self.sshd.kill()
-                self.sshd.wait()
+                sshd.kill()
+                sshd.wait()
         for student in self.students:
             _kill_user_processes(student.name)
             subprocess.run(["userdel", "--remove", "--force", student.name], capture_output=True)
