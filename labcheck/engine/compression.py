@@ -74,6 +74,11 @@ class StreamDecompressor:
         if self._decomp is not None and not self._decomp.eof:
             raise UnsupportedError(f"truncated {self.compression} stream", hint="the blob is incomplete")
 
+    @property
+    def passthrough(self) -> bool:
+        """Decided, and uncompressed: what comes out is what went in."""
+        return self._decided and self._decomp is None
+
     def _decide(self, prefix: bytes) -> None:
         self._decided = True
         self.compression = detect(prefix)
@@ -206,6 +211,8 @@ class DiffIDTee:
 
     def _absorb(self, chunks: Iterator[bytes]) -> None:
         for out in chunks:
+            if self._dec.passthrough:
+                continue  # uncompressed: the diffID is the outer digest; hashing the bytes again is waste
             self._diff.update(out)
             self._diff_size += len(out)
 
@@ -213,6 +220,8 @@ class DiffIDTee:
         """(digest of the bytes passed, diffID, uncompressed size); reads any rest of the stream first."""
         while self.read(1 << 20):
             pass
+        if self._dec.passthrough:
+            return self._outer.digest, self._outer.digest, self._outer.size
         return self._outer.digest, "sha256:" + self._diff.hexdigest(), self._diff_size
 
     def close(self) -> None:

@@ -165,21 +165,29 @@ class ImageLoad:
             conn.close()
             raise DaemonError(f"Cannot connect to the Docker daemon at {host}: {exc}") from None
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
+        if len(data) >= _SEND_CHUNK:  # a big piece goes out as its own chunk, without copies
+            self._flush()
+            self._send_chunk(data)
+            return len(data)
         self._buffer += data
         if len(self._buffer) >= _SEND_CHUNK:
             self._flush()
         return len(data)
 
     def _flush(self) -> None:
-        if not self._buffer:
-            return
+        if self._buffer:
+            self._send_chunk(self._buffer)
+            self._buffer.clear()
+
+    def _send_chunk(self, data: bytes | bytearray | memoryview) -> None:
         try:
-            self._conn.send(b"%x\r\n" % len(self._buffer) + bytes(self._buffer) + b"\r\n")
+            self._conn.send(b"%x\r\n" % len(data))
+            self._conn.send(data)
+            self._conn.send(b"\r\n")
         except OSError:
             self._raise_daemon_error()  # the daemon stopped reading: its answer says why
-        self.sent += len(self._buffer)
-        self._buffer.clear()
+        self.sent += len(data)
 
     def _raise_daemon_error(self) -> None:
         try:

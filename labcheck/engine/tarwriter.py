@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Protocol
 
+from labcheck.engine import pump
 from labcheck.errors import LabcheckError
 
 BLOCK = 512
@@ -17,7 +18,7 @@ class TarWriteError(LabcheckError):
 
 
 class Sink(Protocol):
-    def write(self, data: bytes, /) -> object: ...
+    def write(self, data: bytes | memoryview, /) -> object: ...
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -78,7 +79,7 @@ class TarWriter:
         self.sink = sink
         self.offset = 0  # bytes written so far
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         self.sink.write(data)
         self.offset += len(data)
 
@@ -94,14 +95,12 @@ class TarWriter:
         """A member of a size known in advance; TarWriteError if the stream's length differs."""
         self._write(header(name, size=size))
         written = 0
-        while True:
-            chunk = stream.read(min(1 << 20, size - written) if written < size else 1)
-            if not chunk:
-                break
-            if written + len(chunk) > size:
-                raise TarWriteError(f"size mismatch when copying {name}: more than the expected {size} bytes")
-            self._write(chunk)
-            written += len(chunk)
+        with pump.chunks(stream) as chunks:  # the next piece is read while this one is written
+            for chunk in chunks:
+                if written + len(chunk) > size:
+                    raise TarWriteError(f"size mismatch when copying {name}: more than the expected {size} bytes")
+                self._write(chunk)
+                written += len(chunk)
         if written != size:
             raise TarWriteError(f"size mismatch when copying {name}: expected {size}, got {written}")
         self._write(padding(size))

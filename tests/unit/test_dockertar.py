@@ -96,6 +96,14 @@ def test_decompression_and_diffid_tee(compress) -> None:
     assert diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("data", [b"", b"abc", b"x" * 100_000])
+def test_diffid_tee_of_small_uncompressed_streams(data: bytes) -> None:
+    tee = DiffIDTee(io.BytesIO(data))
+    passed = b"".join(iter(lambda: tee.read(4096), b""))
+    expected = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert passed == data and tee.finish() == (expected, expected, len(data))
+
+
 def _stream_tar(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
