@@ -21,8 +21,9 @@ FILE_MODE = 0o644 & ~_UMASK  # what Go's os.WriteFile(…, 0644) yields
 DIR_MODE = 0o755 & ~_UMASK
 
 
-def write_stream(path: Path, stream: BinaryIO) -> int:
+def write_stream(path: Path, stream: BinaryIO, *, durable: bool = True) -> int:
     """Write stream to path atomically; returns the byte count. On any error nothing is left at path.
+    durable=False skips the fsync: for spools that are read back and deleted, never a destination.
 
     The next chunk is read (and, through a verifying reader, hashed) while this one is written;
     an error of either side is raised as it was, after the reading thread has stopped.
@@ -35,7 +36,8 @@ def write_stream(path: Path, stream: BinaryIO) -> int:
                 _write_all(out.fileno(), chunk)
                 size += len(chunk)
             os.fchmod(out.fileno(), FILE_MODE)
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -51,15 +53,16 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data):]
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write data to path atomically."""
+def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write data to path atomically (durable=False: without fsync, as in write_stream)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
             os.fchmod(out.fileno(), FILE_MODE)
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

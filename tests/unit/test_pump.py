@@ -150,3 +150,20 @@ def test_write_stream_writes_atomically_with_the_file_mode(tmp_path: Path, monke
     assert target.read_bytes() == data
     assert target.stat().st_mode & 0o777 == fsatomic.FILE_MODE
     assert [p.name for p in tmp_path.iterdir()] == ["blob"]
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_fsync_once_per_file_and_never_for_spools(tmp_path: Path, monkeypatch, durable: bool) -> None:
+    from labcheck.engine.transports.dir import DirImageDestination
+    from labcheck.engine.types import BlobInfo
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    data = os.urandom(3 * CHUNK)
+    dest = DirImageDestination(tmp_path / "image", durable=durable)
+    dest.put_blob(Recording(data), BlobInfo("sha256:" + hashlib.sha256(data).hexdigest(), len(data)))  # type: ignore[arg-type]
+    dest.put_manifest(b"{}", "application/vnd.oci.image.manifest.v1+json")
+    dest.commit()
+    dest.close()
+    assert len(synced) == (4 if durable else 0)  # the blob, version, manifest.json, the directory

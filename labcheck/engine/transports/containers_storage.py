@@ -147,7 +147,8 @@ class StorageImageDestination:
         self.ref = ref
         self.client = client
         self._tmp: Path | None = make_temp_dir("containers-storage-")
-        self._layout = DirImageDestination(self._tmp / "image")
+        # A spool podman pulls and we delete: podman makes its store durable, we need no fsync.
+        self._layout = DirImageDestination(self._tmp / "image", durable=False)
         self._manifest: tuple[bytes, str] | None = None
         self._toplevel: tuple[bytes, str] | None = None
 

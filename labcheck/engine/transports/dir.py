@@ -56,10 +56,14 @@ class DirImageSource:
 
 
 class DirImageDestination:
-    """Writes an image into a dir: layout; the previous content stays valid until commit()."""
+    """Writes an image into a dir: layout; the previous content stays valid until commit().
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    durable=False (a spool another tool reads and we delete) writes without fsync.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
         self.path = Path(path)
+        self._durable = durable
         self._created_dirs: list[Path] = []
         self._new_files: list[Path] = []
         self._written: set[str] = set()
@@ -91,10 +95,10 @@ class DirImageDestination:
         target = self.path / name
         existed = target.exists()
         if stream is not None:
-            size = fsatomic.write_stream(target, stream)
+            size = fsatomic.write_stream(target, stream, durable=self._durable)
         else:
             assert data is not None
-            fsatomic.write_bytes(target, data)
+            fsatomic.write_bytes(target, data, durable=self._durable)
             size = len(data)
         if not existed:
             self._new_files.append(target)
@@ -116,7 +120,8 @@ class DirImageDestination:
             raise LabcheckError("internal error: commit() before the manifest was written")
         self._write("version", data=VERSION)
         self._write("manifest.json", data=self._manifest)
-        fsatomic.fsync_dir(self.path)
+        if self._durable:
+            fsatomic.fsync_dir(self.path)
         self._committed = True
         # Only one image per directory, as skopeo: what the previous image left goes now.
         for entry in self.path.iterdir():

@@ -107,11 +107,15 @@ class OCIImageSource:
 
 
 class OCIImageDestination:
-    """Writes into an OCI layout; index.json (the only thing naming the image) is replaced at commit()."""
+    """Writes into an OCI layout; index.json (the only thing naming the image) is replaced at commit().
 
-    def __init__(self, path: str | os.PathLike[str], image: str = "") -> None:
+    durable=False (a spool we tar and delete) writes without fsync.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], image: str = "", *, durable: bool = True) -> None:
         self.path = Path(path)
         self.image = image
+        self._durable = durable
         if self.path.exists() and not self.path.is_dir():
             raise OCILayoutError(f"{self.path} exists and is not a directory")
         self._index = _read_index(self.path) if (self.path / "index.json").exists() else {"schemaVersion": 2}
@@ -130,10 +134,10 @@ class OCIImageDestination:
         target = _blob_path(self.path, digest)
         existed = target.exists()
         if stream is not None:
-            size = fsatomic.write_stream(target, stream)
+            size = fsatomic.write_stream(target, stream, durable=self._durable)
         else:
             assert data is not None
-            fsatomic.write_bytes(target, data)
+            fsatomic.write_bytes(target, data, durable=self._durable)
             size = len(data)
         if not existed:
             self._new_files.append(target)
@@ -178,10 +182,12 @@ class OCIImageDestination:
         index["manifests"] = [_descriptor_json(m) for m in self._add_manifest(self._top)]
         if self._index.get("annotations"):
             index["annotations"] = gojson.sorted_map(self._index["annotations"])
-        fsatomic.fsync_dir(self.path / "blobs" / "sha256")
-        fsatomic.write_bytes(self.path / "oci-layout", LAYOUT)
-        fsatomic.write_bytes(self.path / "index.json", gojson.dumps(index).encode())
-        fsatomic.fsync_dir(self.path)
+        if self._durable:
+            fsatomic.fsync_dir(self.path / "blobs" / "sha256")
+        fsatomic.write_bytes(self.path / "oci-layout", LAYOUT, durable=self._durable)
+        fsatomic.write_bytes(self.path / "index.json", gojson.dumps(index).encode(), durable=self._durable)
+        if self._durable:
+            fsatomic.fsync_dir(self.path)
         self._committed = True
 
     def close(self) -> None:

@@ -62,7 +62,7 @@ class OCIArchiveDestination:
         if self.path.is_dir():
             raise LabcheckError(f"error creating tar file: open {self.path}: is a directory")
         self._tmp: Path | None = make_temp_dir("oci-archive-")
-        self._layout = OCIImageDestination(self._tmp, image)
+        self._layout = OCIImageDestination(self._tmp, image, durable=False)  # a spool: the archive is made durable
 
     def supported_manifest_types(self) -> list[str]:
         return self._layout.supported_manifest_types()
