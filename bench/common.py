@@ -161,7 +161,7 @@ def print_table(rows: list[Measure]) -> None:
 
 def print_summary(rows: list[Measure], paths: list[str]) -> None:
     """Best and median throughput per tool and path, and labcheck's ratio to skopeo (best against best)."""
-    print(f"{'path':<24} {'tool':<9} {'runs':>4} {'best MB/s':>10} {'median MB/s':>12} {'peak RSS MiB':>13}")
+    print(f"{'path':<33} {'tool':<9} {'runs':>4} {'best MB/s':>10} {'median MB/s':>12} {'peak RSS MiB':>13}")
     for path in paths:
         best: dict[str, Measure] = {}
         for tool in ("curl", "skopeo", "labcheck"):
@@ -169,11 +169,11 @@ def print_summary(rows: list[Measure], paths: list[str]) -> None:
             if not runs:
                 continue
             best[tool] = max(runs, key=lambda r: r.mb_per_s)
-            print(f"{path:<24} {tool:<9} {len(runs):>4} {best[tool].mb_per_s:10.1f} "
+            print(f"{path:<33} {tool:<9} {len(runs):>4} {best[tool].mb_per_s:10.1f} "
                   f"{statistics.median(r.mb_per_s for r in runs):12.1f} {max(r.peak_rss_mib for r in runs):13.1f}")
         if "skopeo" in best and "labcheck" in best:
             ratio = best["labcheck"].mb_per_s / best["skopeo"].mb_per_s
-            print(f"{path:<24} labcheck/skopeo = {ratio:.2f}x (goal ≥ 1.25), "
+            print(f"{path:<33} labcheck/skopeo = {ratio:.2f}x (goal ≥ 1.25), "
                   f"labcheck peak RSS {best['labcheck'].peak_rss_mib:.0f} MiB (goal ≤ 100)")
 
 
