@@ -14,9 +14,10 @@ _ALLOWED_TYPES = {tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SY
 class UnsafeArchiveError(LabcheckError):
     """An archive entry whose name or link target leaves the archive; the whole archive is refused."""
 
-    def __init__(self, message: str, *, entry: str) -> None:
-        super().__init__(message, hint="the archive may be malicious; it was not read, and nothing was extracted")
+    def __init__(self, message: str, *, entry: str, archive: str = "") -> None:
+        super().__init__(message, hint="the archive is damaged or malicious; labcheck will not extract any of it")
         self.entry = entry
+        self.archive = archive
 
 
 def member_path(name: str) -> str:

@@ -8,21 +8,9 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from labcheck.engine.archive_paths import UnsafeArchiveError
 from labcheck.engine.types import iter_chunks
 from labcheck.errors import LabcheckError
-
-_HINT = "the archive is damaged or was made to write outside its directory; labcheck will not extract it"
-
-
-class UnsafeArchiveError(LabcheckError):
-    """An archive entry that would escape the extraction directory, or of a kind labcheck does not extract."""
-
-    def __init__(self, archive: str, member: str, reason: str) -> None:
-        super().__init__(f"refusing to extract {archive}: entry {member!r} {reason}", hint=_HINT)
-        self.archive = archive
-        self.member = member
-        self.reason = reason
-
 
 def member_path(name: str) -> PurePosixPath | None:
     """The relative path an entry name stands for; None for the archive root itself.
@@ -151,4 +139,5 @@ def extract(archive: str | os.PathLike[str], destination: str | os.PathLike[str]
                 if not _is_inside(root, (root / rel).parent):
                     raise ValueError("resolves outside the destination")
             except ValueError as exc:
-                raise UnsafeArchiveError(shown, member.name, str(exc)) from None
+                raise UnsafeArchiveError(f"refusing to extract {shown}: entry {member.name!r} {exc}",
+                                         entry=member.name, archive=shown) from None
