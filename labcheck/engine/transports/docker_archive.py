@@ -145,7 +145,29 @@ def open_archive_image(archive: ArchiveFile, named: DockerName | None, source_in
     return ArchiveImageSource(image, archive.open_member, archive.close)
 
 
-class ArchiveDestination:
+class ArchiveBlobs:
+    """What the docker-archive and docker-daemon destinations share: an ArchiveWriter fed configs and layers."""
+
+    _writer: ArchiveWriter
+    _layers: dict[str, tuple[str, int]]  # the digest a copy names a layer by -> (diffID, size)
+    _configs: dict[str, bytes]
+
+    def supported_manifest_types(self) -> list[str]:
+        return [DOCKER_V2S2]
+
+    def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
+        return info.digest in self._layers or info.digest in self._configs
+
+    def _put_config(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
+        data = stream.read(MAX_SMALL_BLOB + 1)
+        if len(data) > MAX_SMALL_BLOB or stream.read(1):
+            raise LabcheckError(f"config {info.digest} is larger than {MAX_SMALL_BLOB} bytes")
+        self._writer.add_config(info.digest, data)
+        self._configs[info.digest] = data
+        return BlobInfo(info.digest, len(data), info.media_type)
+
+
+class ArchiveDestination(ArchiveBlobs):
     """Writes one image into a new docker-archive file: a temp file in the same directory, renamed at commit()."""
 
     def __init__(self, path: str | os.PathLike[str], named: DockerName | None) -> None:
@@ -168,20 +190,9 @@ class ArchiveDestination:
         self._configs: dict[str, bytes] = {}
         self._committed = False
 
-    def supported_manifest_types(self) -> list[str]:
-        return [DOCKER_V2S2]
-
-    def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
-        return info.digest in self._layers or info.digest in self._configs
-
     def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
         if info.media_type in CONFIG_TYPES:
-            data = stream.read(MAX_SMALL_BLOB + 1)
-            if len(data) > MAX_SMALL_BLOB or stream.read(1):
-                raise LabcheckError(f"config {info.digest} is larger than {MAX_SMALL_BLOB} bytes")
-            self._writer.add_config(info.digest, data)
-            self._configs[info.digest] = data
-            return BlobInfo(info.digest, len(data), info.media_type)
+            return self._put_config(stream, info)
         # skopeo asks for decompressed layers here: the archive names each by its diffID.
         uncompressed = DigestingReader(DecompressingReader(stream))  # type: ignore[arg-type]
         diff_id, size = self._writer.add_unsized_layer(uncompressed, lambda: uncompressed.digest)  # type: ignore[arg-type]

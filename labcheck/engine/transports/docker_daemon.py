@@ -21,13 +21,12 @@ from labcheck.engine.dockertar_reader import (
 )
 from labcheck.engine.dockertar_writer import ArchiveWriter
 from labcheck.engine.errors import DigestMismatchError, UnsupportedError
-from labcheck.engine.image import MAX_SMALL_BLOB
 from labcheck.engine.manifest import DOCKER_V2S2, ImageManifest, parse_manifest
 from labcheck.engine.options import SideOptions
 from labcheck.engine.reference import DaemonReference
 from labcheck.engine.tarstream import SequentialMembers, scan_metadata
 from labcheck.engine.tarwriter import TarWriter
-from labcheck.engine.transports.docker_archive import CONFIG_TYPES, verified_diff_ids
+from labcheck.engine.transports.docker_archive import CONFIG_TYPES, ArchiveBlobs, verified_diff_ids
 from labcheck.engine.types import BlobInfo
 from labcheck.errors import LabcheckError
 
@@ -75,7 +74,7 @@ def open_source(ref: DaemonReference, opts: SideOptions | None = None) -> Daemon
     return DaemonImageSource(image, layers)
 
 
-class DaemonDestination:
+class DaemonDestination(ArchiveBlobs):
     """Streams the image into `POST /images/load` as a docker-archive, layers as they are (skopeo's PreserveOriginal)."""
 
     def __init__(self, ref: DaemonReference, opts: SideOptions | None) -> None:
@@ -93,20 +92,9 @@ class DaemonDestination:
         self._committed = False
         self.messages: list[str] = []
 
-    def supported_manifest_types(self) -> list[str]:
-        return [DOCKER_V2S2]
-
-    def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
-        return info.digest in self._layers or info.digest in self._configs
-
     def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
         if info.media_type in CONFIG_TYPES:
-            data = stream.read(MAX_SMALL_BLOB + 1)
-            if len(data) > MAX_SMALL_BLOB or stream.read(1):
-                raise LabcheckError(f"config {info.digest} is larger than {MAX_SMALL_BLOB} bytes")
-            self._writer.add_config(info.digest, data)
-            self._configs[info.digest] = data
-            return BlobInfo(info.digest, len(data), info.media_type)
+            return self._put_config(stream, info)
         if info.size < 0:
             return self._put_unsized(stream, info)
         tee = DiffIDTee(stream)
