@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Hashable, Mapping, TypeVar
 
 from labcheck.checks.base import PlatformDigest
+from labcheck.checks.query_cache import QueryCache
 from labcheck.engine import inspect as engine_inspect
-from labcheck.engine.manifest import manifest_digest
+from labcheck.engine.manifest import ManifestList, manifest_digest, parse_manifest
 from labcheck.engine.options import Credentials, SideOptions
 from labcheck.engine.reference import parse_image_reference
 from labcheck.engine.transports import transport_module
@@ -16,65 +19,98 @@ from labcheck.environ import scoped_environ
 
 T = TypeVar("T")
 
+# What the docker:// transport would read from os.environ, given to it as options instead.
+_AS_OPTIONS = {"SSL_CERT_FILE": "ca_file", "CONTAINERS_REGISTRIES_CONF": "registries_conf",
+               "REGISTRY_AUTH_FILE": "authfile"}
+# Variables of the lab's environment the docker:// transport never reads.
+_NOT_READ_BY_REGISTRIES = {"DOCKER_HOST", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF"}
+
 
 @dataclass(frozen=True)
 class EngineQueries:
     """Opens `transport:ref` with the engine's transports and answers from what it reads.
 
     The options are those of skopeo's side flags, for the checker's machine: the lab world's
-    CA directory goes in cert_dir, or its CA bundle in env as SSL_CERT_FILE.
+    CA directory goes in cert_dir, or its CA bundle in env as SSL_CERT_FILE. With a cache,
+    answers are remembered and shared (see query_cache.py).
     """
 
     cert_dir: str | None = None  # --cert-dir: *.crt CAs for the registries
     tls_verify: bool | None = None  # None: verify unless registries.conf marks the registry insecure
     registries_conf: str | None = None
     authfile: str | None = None  # used when a query is given no creds
-    env: Mapping[str, str] = field(default_factory=dict)  # set in os.environ while a query runs
+    env: Mapping[str, str] = field(default_factory=dict)  # the lab's environment, for the engine
+    cache: QueryCache | None = field(default=None, compare=False, repr=False)
 
     def manifest_digest(self, ref: str, *, creds: str | None = None) -> str:
         """The digest of the top-level manifest: a list's own digest for a list."""
-        return self._with_source(ref, creds, lambda source: manifest_digest(source.get_manifest()[0]))
+        return manifest_digest(self._manifest(ref, creds)[0])
 
     def inspect(self, ref: str, *, creds: str | None = None) -> dict[str, Any]:
         """What `skopeo inspect` prints for ref (Digest is the list's for a list, the rest the checker's platform's)."""
         parsed = parse_image_reference(ref)
         name = parsed.docker_reference.name if parsed.docker_reference is not None else ""
-        options = self._options(creds)
 
-        def run(source: ImageSource) -> dict[str, Any]:
+        def run(source: ImageSource, options: SideOptions) -> dict[str, Any]:
             return engine_inspect.inspect_image(source, options, list_tags=False, name=name).to_json()
 
-        return self._with_source(ref, creds, run)
+        return self._cached("inspect", ref, creds, lambda: self._with_source(ref, creds, run))
 
     def instances(self, ref: str, *, creds: str | None = None) -> list[PlatformDigest]:
         """Every single image ref names, with its platform: a list's instances, or the image itself."""
+        raw, media_type = self._manifest(ref, creds)
+        parsed = parse_manifest(raw, media_type)
+        if isinstance(parsed, ManifestList):  # the manifest already read says it all
+            return [PlatformDigest(i.digest, _platform(i.platform.os, i.platform.architecture, i.platform.variant)
+                                   if i.platform else "") for i in parsed.instances]
 
-        def run(source: ImageSource) -> list[PlatformDigest]:
-            return [
-                PlatformDigest(entry.digest, "/".join(p for p in (entry.os, entry.architecture, entry.variant) if p))
-                for entry in engine_inspect.inspect_platforms(source)
-            ]
+        def run(source: ImageSource, options: SideOptions) -> list[PlatformDigest]:
+            return [PlatformDigest(entry.digest, _platform(entry.os, entry.architecture, entry.variant))
+                    for entry in engine_inspect.inspect_platforms(source)]
 
-        return self._with_source(ref, creds, run)
+        return self._cached("instances", ref, creds, lambda: self._with_source(ref, creds, run))
 
-    def _options(self, creds: str | None) -> SideOptions:
-        return SideOptions(
-            creds=Credentials.parse(creds) if creds else None,
-            authfile=self.authfile,
-            tls_verify=self.tls_verify,
-            cert_dir=self.cert_dir,
-            registries_conf=self.registries_conf,
-        )
+    def _manifest(self, ref: str, creds: str | None) -> tuple[bytes, str]:
+        """The raw top-level manifest of ref and its media type."""
+        return self._cached("manifest", ref, creds,
+                            lambda: self._with_source(ref, creds, lambda source, _: source.get_manifest()))
 
-    def _with_source(self, ref: str, creds: str | None, use: Callable[[ImageSource], T]) -> T:
+    def _cached(self, question: str, ref: str, creds: str | None, ask: Callable[[], T]) -> T:
+        if self.cache is None:
+            return ask()
+        key: Hashable = (question, ref, creds, self.cert_dir, self.tls_verify, self.registries_conf, self.authfile,
+                         tuple(sorted(self.env.items())))
+        return self.cache.get(key, ask)
+
+    def _with_source(self, ref: str, creds: str | None, use: Callable[[ImageSource, SideOptions], T]) -> T:
         parsed = parse_image_reference(ref)
-        with self._environment():
-            source = transport_module(parsed.transport).open_source(parsed, self._options(creds))
+        options, environment = self._options(parsed.transport, creds)
+        with environment:
+            source = transport_module(parsed.transport).open_source(parsed, options)
             try:
-                return use(source)
+                return use(source, options)
             finally:
                 source.close()
 
-    def _environment(self):
-        """The engine reads SSL_CERT_FILE, REGISTRY_AUTH_FILE, … from os.environ: set env there meanwhile."""
-        return scoped_environ(self.env)
+    def _options(self, transport: str, creds: str | None) -> tuple[SideOptions, contextlib.AbstractContextManager]:
+        """The side options, and the os.environ the engine still needs around the call.
+
+        A registry gets the lab's CA bundle, registries.conf and auth file as options, so queries of
+        many hosts run at once; other transports (or unusual variables) read os.environ, which is
+        one per process: scoped_environ sets it for the call, one call at a time.
+        """
+        options = SideOptions(creds=Credentials.parse(creds) if creds else None, authfile=self.authfile,
+                              tls_verify=self.tls_verify, cert_dir=self.cert_dir, registries_conf=self.registries_conf)
+        ignored = {key for key in self.env if key in _NOT_READ_BY_REGISTRIES or key.startswith("LABCHECK_")}
+        # A missing file named by a variable is skipped, but named by an option is an error: keep the variable.
+        missing = any(not os.path.isfile(self.env[key]) for key in _AS_OPTIONS if key in self.env)
+        if transport != "docker" or missing or set(self.env) - set(_AS_OPTIONS) - ignored:
+            return options, scoped_environ(self.env)
+        for key, name in _AS_OPTIONS.items():
+            if key in self.env and getattr(options, name) is None:  # an explicit option wins, as over os.environ
+                setattr(options, name, self.env[key])
+        return options, contextlib.nullcontext()
+
+
+def _platform(os_name: str, architecture: str, variant: str | None) -> str:
+    return "/".join(p for p in (os_name, architecture, variant) if p)

@@ -34,6 +34,7 @@ class SideOptions:
     authfile: str | None = None  # --authfile, else $REGISTRY_AUTH_FILE, else the auth.json search order
     tls_verify: bool | None = None  # None: verify, unless registries.conf marks the registry insecure
     cert_dir: str | None = None  # --cert-dir: *.crt CAs, *.cert/*.key client pairs
+    ca_file: str | None = None  # a CA bundle trusted besides the system's; None: $SSL_CERT_FILE
     registries_conf: str | None = None  # --registries-conf
     daemon_host: str | None = None  # --src-daemon-host / --dest-daemon-host, else $DOCKER_HOST
     override_arch: str | None = None

@@ -112,7 +112,7 @@ class RegistryClient:
         self._session.trust_env = False
         self._session.headers["User-Agent"] = USER_AGENT
         if self.verify_tls:
-            context = ssl_context_for(registry_host(self.registry), cert_dir=self.opts.cert_dir)
+            context = ssl_context_for(registry_host(self.registry), cert_dir=self.opts.cert_dir, ca_file=self.opts.ca_file)
             self._session.mount("https://", _TrustAdapter(context, pool_maxsize=16))
         else:
             self._session.mount("https://", HTTPAdapter(pool_maxsize=16))

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import ssl
+import threading
 from pathlib import Path
 
 from labcheck.errors import UsageError
 
 CERTS_D_DIRS = ("/etc/containers/certs.d", "/etc/docker/certs.d")
+
+# Building a context reads the whole system CA store (~0.1 s of CPU): contexts are shared, keyed by
+# everything they were built from, files' mtimes and sizes included, so a changed CA is picked up.
+_CONTEXTS: dict[tuple, ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
 
 
 def host_cert_dirs(registry: str, cert_dir: str | None) -> list[Path]:
@@ -22,18 +28,36 @@ def host_cert_dirs(registry: str, cert_dir: str | None) -> list[Path]:
     return [base / registry for base in bases]
 
 
-def ssl_context_for(registry: str, *, cert_dir: str | None = None) -> ssl.SSLContext:
+def ssl_context_for(registry: str, *, cert_dir: str | None = None, ca_file: str | None = None) -> ssl.SSLContext:
     """A verifying client context: the system CAs (OpenSSL honours SSL_CERT_FILE and SSL_CERT_DIR;
-    REQUESTS_CA_BUNDLE plays no part), plus *.crt CAs and *.cert/*.key client pairs from the
-    registry's certificate directory."""
-    context = ssl.create_default_context()
-    cafile = os.environ.get("SSL_CERT_FILE")
-    if cafile and os.path.isfile(cafile):
-        context.load_verify_locations(cafile=cafile)
-    for directory in host_cert_dirs(registry, cert_dir):
-        if directory.is_dir():
+    REQUESTS_CA_BUNDLE plays no part), plus ca_file (default $SSL_CERT_FILE), plus *.crt CAs and
+    *.cert/*.key client pairs from the registry's certificate directory.
+
+    The context is shared by every caller that would build the same one (contexts are thread-safe)."""
+    cafile = ca_file or os.environ.get("SSL_CERT_FILE")
+    directories = [d for d in host_cert_dirs(registry, cert_dir) if d.is_dir()]
+    key = (cafile, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"),
+           _stamp(Path(cafile)) if cafile else None,
+           tuple((str(d), tuple((e.name, _stamp(e)) for e in sorted(d.iterdir()))) for d in directories))
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(key)
+    if context is None:
+        context = ssl.create_default_context()
+        if cafile and os.path.isfile(cafile):
+            context.load_verify_locations(cafile=cafile)
+        for directory in directories:
             _load_cert_dir(context, directory)
+        with _CONTEXTS_LOCK:
+            context = _CONTEXTS.setdefault(key, context)
     return context
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _load_cert_dir(context: ssl.SSLContext, directory: Path) -> None:

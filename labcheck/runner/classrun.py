@@ -10,6 +10,7 @@ import pytest
 
 from labcheck.checks.base import CheckContext
 from labcheck.checks.engine_queries import EngineQueries
+from labcheck.checks.query_cache import QueryCache
 from labcheck.errors import LabcheckError, UsageError
 from labcheck.hosts.ansible_inventory import load_ansible_inventory
 from labcheck.hosts.errors import HostUnreachable
@@ -28,6 +29,7 @@ from labcheck.scenario.render import load_secrets_file
 
 TARGETS_KEY = pytest.StashKey[list[Target]]()
 POOL_KEY = pytest.StashKey[ConnectionPool]()
+QUERIES_KEY = pytest.StashKey[QueryCache]()
 
 
 def add_options(group: Any) -> None:
@@ -85,6 +87,13 @@ def pool(config: pytest.Config) -> ConnectionPool:
     return config.stash[POOL_KEY]
 
 
+def query_cache(config: pytest.Config) -> QueryCache:
+    """The run's registry answers, shared by every host."""
+    if QUERIES_KEY not in config.stash:
+        config.stash[QUERIES_KEY] = QueryCache()
+    return config.stash[QUERIES_KEY]
+
+
 class HostTarget:
     """One host of the run: connects (and binds the scenario with the host's facts and vars) once."""
 
@@ -122,8 +131,10 @@ class HostTarget:
         driver_name = self.config.getoption("labcheck_driver") or ("native" if self.target.is_local else "skopeo")
         driver = make_driver(driver_name, host, env)
         # Registry questions are asked on this machine: with the profile's env, not the host's paths.
-        queries = EngineQueries(env=bound.env)
-        self.session = HostSession(self.name, CheckContext(host=host, engine=queries, env=env), bound, driver)
+        cache = query_cache(self.config)
+        queries = EngineQueries(env=bound.env, cache=cache)
+        self.session = HostSession(self.name, CheckContext(host=host, engine=queries, env=env), bound, driver,
+                                   cache=cache)
         return self.session
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labcheck.checks.base import CHECKS, CheckContext, CheckResult
+from labcheck.checks.query_cache import QueryCache
 from labcheck.errors import LabcheckError
 from labcheck.hosts.errors import HostUnreachable
 from labcheck.runner.drivers import StepDriver
@@ -24,6 +25,7 @@ class HostSession:
     context: CheckContext
     bound: BoundScenario
     driver: StepDriver
+    cache: QueryCache | None = None  # registry answers shared with the run's other hosts
 
 
 def describe_action(action: dict[str, Any]) -> str:
@@ -45,6 +47,14 @@ def perform(action: dict[str, Any], session: HostSession) -> ActionOutcome:
     """Carry out one rendered action; a LabcheckError is a failed action, not a crash."""
     kind, params = next(iter(action.items()))
     description = describe_action(action)
+    try:
+        return _perform(kind, params, description, session)
+    finally:
+        if kind != "inspect" and session.cache is not None:
+            session.cache.invalidate()  # a copy, delete or command may have written to a registry
+
+
+def _perform(kind: str, params: Any, description: str, session: HostSession) -> ActionOutcome:
     try:
         if kind == "run":
             result = session.context.run(params)
@@ -76,6 +86,8 @@ def verify(step: Step, session: HostSession, *, retries: int | None = None) -> l
     deadline = time.monotonic() + step.timeout if step.timeout else None
     results: list[CheckResult] = []
     for attempt in range(attempts):
+        if attempt and session.cache is not None:
+            session.cache.invalidate()  # a retry waits for state to settle: registries' included
         results = [run_check(check, step, session) for check in step.verify]
         if all(r.passed for r in results):
             break
