@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 from labcheck.engine.digest import verify_bytes
+from labcheck.engine.errors import ImageNotFoundError
 from labcheck.engine.manifest import (
     ImageManifest,
     Instance,
@@ -73,3 +77,12 @@ def resolve_image(
             raise LabcheckError(f"instance {chosen.digest} of the list is itself a list")
         return ResolvedImage(top_raw, top_type, raw, single.media_type, single, chosen)
     return ResolvedImage(top_raw, top_type, top_raw, top_type, parsed, None)
+
+
+def open_blob_file(file: Path, digest: str) -> tuple[BinaryIO, int]:
+    """A blob stored as a file of a layout (dir:, oci:), open for reading, and its size."""
+    try:
+        stream = open(file, "rb")
+    except FileNotFoundError:
+        raise ImageNotFoundError(f"blob {digest} is missing: open {file}: no such file or directory") from None
+    return stream, os.fstat(stream.fileno()).st_size

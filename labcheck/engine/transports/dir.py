@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from labcheck.engine import fsatomic
-from labcheck.engine.digest import digest_hex, sha256_digest
+from labcheck.engine.digest import digest_hex
 from labcheck.engine.errors import ImageNotFoundError
+from labcheck.engine.image import open_blob_file
 from labcheck.engine.manifest import guess_media_type
 from labcheck.engine.options import SideOptions
 from labcheck.engine.types import BlobInfo
@@ -44,12 +45,7 @@ class DirImageSource:
         return data, guess_media_type(data)
 
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
-        file = self.path / digest_hex(info.digest)
-        try:
-            stream = open(file, "rb")
-        except FileNotFoundError:
-            raise ImageNotFoundError(f"blob {info.digest} is missing: open {file}: no such file or directory") from None
-        return stream, os.fstat(stream.fileno()).st_size
+        return open_blob_file(self.path / digest_hex(info.digest), info.digest)
 
     def close(self) -> None:
         pass

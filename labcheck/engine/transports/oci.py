@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 from labcheck.engine import fsatomic, gojson
 from labcheck.engine.digest import digest_hex, sha256_digest, verify_bytes
 from labcheck.engine.errors import ImageNotFoundError
+from labcheck.engine.image import open_blob_file
 from labcheck.engine.manifest import OCI_INDEX, OCI_MANIFEST, guess_media_type
 from labcheck.engine.options import SideOptions
 from labcheck.engine.types import BlobInfo
@@ -95,12 +96,7 @@ class OCIImageSource:
         return data, guess_media_type(data)
 
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
-        file = _blob_path(self.path, info.digest)
-        try:
-            stream = open(file, "rb")
-        except FileNotFoundError:
-            raise ImageNotFoundError(f"blob {info.digest} is missing: open {file}: no such file or directory") from None
-        return stream, os.fstat(stream.fileno()).st_size
+        return open_blob_file(_blob_path(self.path, info.digest), info.digest)
 
     def close(self) -> None:
         pass
