@@ -13,8 +13,10 @@ import threading
 from contextlib import contextmanager
 from typing import BinaryIO, Callable, Iterator
 
-CHUNK = 4 << 20
-DEPTH = 3  # buffers per stream: one being read, one being written, one queued between them
+# Small enough that a buffer is still in the CPU's cache when the other thread writes it out: with
+# 4 MiB buffers the writes cost twice the system time (measured), and memory stays small per stream.
+CHUNK = 256 << 10
+DEPTH = 4  # buffers per stream: one being read, one being written, two queued between them
 
 ReadInto = Callable[[memoryview], int]
 
