@@ -24,6 +24,7 @@ from labcheck.engine.auth import Challenge, challenge_error, credentials_for, pa
 from labcheck.engine.errors import AuthenticationError, ImageNotFoundError, RegistryError
 from labcheck.engine.options import Credentials, SideOptions
 from labcheck.engine.trust import ssl_context_for
+from labcheck.errors import LabcheckError
 
 MANIFEST_ACCEPT = ", ".join(
     [
@@ -433,7 +434,7 @@ class RegistryClient:
             self._cancel_location(self._location(response))
         return False
 
-    def upload_blob(self, chunks: Iterable[bytes | memoryview], digest: str) -> int:
+    def upload_blob(self, chunks: Iterable[bytes | memoryview], digest: str, *, size: int = -1) -> int:
         """Streaming upload: POST a session, PATCH the bytes, PUT ?digest=. Returns the byte count;
         on failure the upload session is cancelled.
 
@@ -441,6 +442,7 @@ class RegistryClient:
         request. More chunks stream in one PATCH with chunked encoding (as skopeo does): no buffering,
         but such a body cannot be rewound, so that PATCH is never retried here; the copy pipeline
         retries the whole blob. A chunk may be a view that is reused once the next one is asked for.
+        With size (when known), that PATCH has a Content-Length instead of chunked encoding.
         """
         response = self.request("POST", f"/v2/{self.repository}/blobs/uploads/")
         if response.status_code != 202:
@@ -456,9 +458,9 @@ class RegistryClient:
                     location = self._patch(location, first, {"Content-Range": f"0-{len(first) - 1}"})
                 total = len(first)
             else:
-                counter = _Counted([first, second], pending)
+                counter = _Counted([first, second], pending, size)
                 try:
-                    location = self._patch(location, iter(counter), {})
+                    location = self._patch(location, counter, {})
                 except _SourceFailed:
                     pass
                 if counter.failure is not None:
@@ -475,7 +477,7 @@ class RegistryClient:
             raise
         return total
 
-    def _patch(self, location: str, data: bytes | Iterator[bytes | memoryview], headers: dict[str, str]) -> str:
+    def _patch(self, location: str, data: bytes | _Counted, headers: dict[str, str]) -> str:
         response = self.request("PATCH", location, data=data,  # type: ignore[arg-type]
                                 headers={"Content-Type": "application/octet-stream", **headers})
         if response.status_code != 202:
@@ -525,20 +527,36 @@ class _SourceFailed(Exception):
 
 class _Counted:
     """Chunks to send (the ones already taken from the iterator, then the rest), counting the bytes;
-    the source's own error is kept in `failure`."""
+    the source's own error is kept in `failure`.
 
-    def __init__(self, taken: list[bytes | memoryview], rest: Iterator[bytes | memoryview]) -> None:
+    With a known size, len() is that size: requests then sends a Content-Length instead of chunked
+    encoding, and urllib3 sends each chunk as it is (chunked encoding copies every chunk once more).
+    A source that gives more or fewer bytes fails here, never leaving the server waiting for bytes.
+    """
+
+    def __init__(self, taken: list[bytes | memoryview], rest: Iterator[bytes | memoryview], size: int = -1) -> None:
         self._taken = taken
         self._rest = rest
+        self._size = size
         self.total = 0
         self.failure: BaseException | None = None
+
+    def __len__(self) -> int:
+        return max(self._size, 0)  # 0: unknown, and requests falls back to chunked encoding
+
+    def __bool__(self) -> bool:
+        return True  # a body, even while len() says "unknown"
 
     def __iter__(self) -> Iterator[bytes | memoryview]:
         try:
             for source in (self._taken, self._rest):
                 for chunk in source:
+                    if 0 <= self._size < self.total + len(chunk):
+                        raise LabcheckError(f"the blob is longer than its size, {self._size} bytes")
                     self.total += len(chunk)
                     yield chunk
+            if 0 <= self._size != self.total:
+                raise LabcheckError(f"the blob is shorter than its size: {self.total} of {self._size} bytes")
         except Exception as exc:
             self.failure = exc
             raise _SourceFailed() from None

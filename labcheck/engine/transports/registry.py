@@ -93,7 +93,7 @@ class RegistryDestination:
         if self.client.blob_size(info.digest) is not None:
             return info
         with pump.chunks(stream) as chunks:  # read (and verified) ahead while a chunk is sent
-            total = self.client.upload_blob(chunks, info.digest)
+            total = self.client.upload_blob(chunks, info.digest, size=info.size)
         return BlobInfo(info.digest, total, info.media_type)
 
     def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
