@@ -72,6 +72,7 @@ class CheckContext:
     host: Host
     engine: RegistryQueries
     env: Mapping[str, str] = field(default_factory=dict)  # exported before every command
+    facts: Mapping[str, str] = field(default_factory=dict)  # what the runner learnt of the host, e.g. machine
 
     def command_line(self, command: str, *args: str) -> str:
         """The shell line that runs command with args quoted, after exporting env."""

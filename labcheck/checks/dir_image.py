@@ -138,25 +138,31 @@ def _blobs(trace: Trace, path: str, names: set[str]) -> tuple[list[Blob], str]:
     return blobs, ""
 
 
+HASHES_FOLLOW = "--- sha256 ---"
+
+
 def _verify_on_host(trace: Trace, path: str, blobs: list[Blob]) -> tuple[str, str]:
-    """Sizes (stat) and sha256 (sha256sum) of every blob, computed on the host; (reason, manifest digest)."""
+    """Sizes (stat) and sha256 (sha256sum) of every blob, computed on the host in one command;
+    (reason, manifest digest)."""
     files = [b.file_name for b in blobs]
-    sizes = trace.run("cd -- %s && stat -L -c '%%s %%n' -- " + " ".join(["%s"] * len(files)), path, *files)
-    size_of = {name: size for size, name in (line.split(" ", 1) for line in sizes.stdout.splitlines() if " " in line)}
+    names = " ".join(["%s"] * len(files))
+    both = trace.run(f"cd -- %s && stat -L -c '%%s %%n' -- {names} && echo '{HASHES_FOLLOW}' && "
+                     f"sha256sum -- manifest.json {names}", path, *files, *files)
+    sizes, _, hashes = both.stdout.partition(f"{HASHES_FOLLOW}\n")
+    size_of = {name: size for size, name in (line.split(" ", 1) for line in sizes.splitlines() if " " in line)}
     for blob in blobs:
         actual = size_of.get(blob.file_name)
         if actual is None:
-            return f"cannot read the {blob.role} {blob.digest} in {path}: {last_line(sizes.stderr)}", ""
+            return f"cannot read the {blob.role} {blob.digest} in {path}: {last_line(both.stderr)}", ""
         if blob.size >= 0 and int(actual) != blob.size:
             return (f"the {blob.role} {blob.digest} in {path} has {actual} bytes, but the manifest says "
                     f"{blob.size}: run the copy again"), ""
-    hashed = trace.run("cd -- %s && sha256sum -- manifest.json " + " ".join(["%s"] * len(files)), path, *files)
     sums = {name.lstrip("*"): digest for digest, name in
-            (line.split(None, 1) for line in hashed.stdout.splitlines() if line.strip())}
+            (line.split(None, 1) for line in hashes.splitlines() if line.strip())}
     for blob in blobs:
         actual = sums.get(blob.file_name)
         if actual is None:
-            return f"cannot hash the {blob.role} {blob.digest} in {path}: {last_line(hashed.stderr)}", ""
+            return f"cannot hash the {blob.role} {blob.digest} in {path}: {last_line(both.stderr)}", ""
         if blob.digest.startswith("sha256:") and f"sha256:{actual}" != blob.digest:
             trace.output = f"{actual}  {blob.file_name}"
             return (f"the {blob.role} {blob.digest} in {path} is corrupted: its content hashes to "

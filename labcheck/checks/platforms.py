@@ -24,7 +24,11 @@ def go_platform(uname_m: str, os: str = "linux") -> str:
 
 
 def host_platform(trace: Trace) -> str:
-    """The platform of the host the check runs on (asked with `uname -m`); linux/amd64 if it cannot tell."""
+    """The platform of the host the check runs on (its `machine` fact, else asked with `uname -m`);
+    linux/amd64 if it cannot tell."""
+    machine = trace.ctx.facts.get("machine", "")
+    if machine:
+        return go_platform(machine)
     result = trace.run("uname -m")
     return go_platform(result.stdout) if result.rc == 0 and result.stdout.strip() else "linux/amd64"
 

@@ -133,7 +133,7 @@ class HostTarget:
         # Registry questions are asked on this machine: with the profile's env, not the host's paths.
         cache = query_cache(self.config)
         queries = EngineQueries(env=bound.env, cache=cache)
-        self.session = HostSession(self.name, CheckContext(host=host, engine=queries, env=env), bound, driver,
+        self.session = HostSession(self.name, CheckContext(host=host, engine=queries, env=env, facts=facts), bound, driver,
                                    cache=cache)
         return self.session
 
