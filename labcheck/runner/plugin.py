@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 from labcheck.errors import LabcheckError
-from labcheck.labenv.world import LabWorld
 from labcheck.report.redact import REDACTOR
 from labcheck.runner.classrun import POOL_KEY, HostTarget, HostWork, add_options as add_class_options, run_all
 from labcheck.runner.classrun import targets as class_targets
@@ -19,6 +18,9 @@ from labcheck.runner.drivers import DRIVERS
 from labcheck.runner.results import SKIPPED, UNREACHABLE, RunResults, StepResult
 from labcheck.runner.steps import MODES
 from labcheck.scenario.model import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from labcheck.labenv.world import LabWorld
 
 RESULTS_KEY = pytest.StashKey[RunResults]()
 
@@ -222,6 +224,8 @@ def lab_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabWorld]:
 
     LABCHECK_TEST_STATE_DIR reuses (and keeps running) a lab world in that directory instead.
     """
+    from labcheck.labenv.world import LabWorld  # here: a verify of a class never needs it
+
     reuse = os.environ.get("LABCHECK_TEST_STATE_DIR")
     world = LabWorld(reuse or tmp_path_factory.mktemp("lab", numbered=True))
     world.up()

@@ -63,9 +63,29 @@ class Scenario:
         return next(s for s in self.steps if s.id == step_id)
 
 
+# Scenarios already read and linted in this process, by file and its mtime and size: `labcheck verify`
+# lints before pytest starts, and pytest's collection loads the same file again.
+_LOADED: dict[tuple[Path, int, int], Scenario] = {}
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and lint a scenario file; ScenarioError (exit 2) lists every problem."""
+    """Read and lint a scenario file (once per process while it is unchanged); ScenarioError (exit 2)
+    lists every problem."""
     path = Path(path)
+    try:
+        stat = path.stat()
+        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
+    scenario = _load(path)
+    if key is not None:
+        _LOADED[key] = scenario
+    return scenario
+
+
+def _load(path: Path) -> Scenario:
     problems = lint_file(path)
     if problems:
         raise ScenarioError(problems)
