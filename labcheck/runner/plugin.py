@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -219,7 +221,7 @@ def format_failure(result: StepResult) -> str:
 
 
 @pytest.fixture(scope="session")
-def lab_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabWorld]:
+def lab_world() -> Iterator[LabWorld]:
     """A running offline lab world of the test session's own, torn down at the end.
 
     LABCHECK_TEST_STATE_DIR reuses (and keeps running) a lab world in that directory instead.
@@ -227,8 +229,17 @@ def lab_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabWorld]:
     from labcheck.labenv.world import LabWorld  # here: a verify of a class never needs it
 
     reuse = os.environ.get("LABCHECK_TEST_STATE_DIR")
-    world = LabWorld(reuse or tmp_path_factory.mktemp("lab", numbered=True))
+    if reuse:
+        state_dir = Path(reuse)
+    else:
+        # Not under pytest's 0700 base directory: tests' student users must reach the CA bundle,
+        # registries.conf and the Docker socket, and changing the modes of pytest's shared
+        # directory would race with any other pytest run on the machine.
+        state_dir = Path(tempfile.mkdtemp(prefix="labcheck-lab-"))
+        state_dir.chmod(0o711)
+    world = LabWorld(state_dir)
     world.up()
     yield world
     if not reuse:
         world.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
