@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from labcheck.engine import pump
 
@@ -28,13 +28,29 @@ def write_stream(path: Path, stream: BinaryIO, *, durable: bool = True) -> int:
     The next chunk is read (and, through a verifying reader, hashed) while this one is written;
     an error of either side is raised as it was, after the reading thread has stopped.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
-    size = 0
-    try:
-        with os.fdopen(fd, "wb", buffering=0) as out, pump.chunks(stream) as chunks:
+
+    def copy(fd: int) -> int:
+        size = 0
+        with pump.chunks(stream) as chunks:
             for chunk in chunks:
-                _write_all(out.fileno(), chunk)
+                _write_all(fd, chunk)
                 size += len(chunk)
+        return size
+
+    return _replace_atomically(path, copy, durable=durable)
+
+
+def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write data to path atomically (durable=False: without fsync, as in write_stream)."""
+    _replace_atomically(path, lambda fd: _write_all(fd, memoryview(data)) or len(data), durable=durable)
+
+
+def _replace_atomically(path: Path, write: Callable[[int], int], *, durable: bool) -> int:
+    """A temp file in path's directory, filled by write(fd), fsynced, renamed over path; nothing left on error."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            size = write(out.fileno())
             os.fchmod(out.fileno(), FILE_MODE)
             if durable:
                 os.fsync(out.fileno())
@@ -51,25 +67,6 @@ def write_stream(path: Path, stream: BinaryIO, *, durable: bool = True) -> int:
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data):]
-
-
-def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write data to path atomically (durable=False: without fsync, as in write_stream)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), FILE_MODE)
-            if durable:
-                os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def fsync_dir(path: Path) -> None:
