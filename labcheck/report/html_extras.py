@@ -60,6 +60,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         from pytest_html import extras
 
         report.extras = [*getattr(report, "extras", []), extras.html(step_html(result))]
+        # Steps of a class run are carried out before their items report: show the step's own time.
+        report.duration = max(report.duration, result.duration)
 
 
 def _step_result(item: pytest.Item) -> StepResult | None:
