@@ -263,6 +263,10 @@ class _Copier:
         for layer in layers:
             unique.setdefault(layer.digest, layer)
         workers = max(1, self.options.image_parallel_copies or 6)
+        if getattr(self.dest, "one_blob_at_a_time", False):
+            # A tar is written in order: skopeo copies such destinations' blobs one by one, in
+            # manifest order, which makes the archive's bytes its own.
+            workers = 1
         for info in unique.values():
             self.emit("blob", info.digest, info.size)  # in manifest order, as skopeo prints them
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labcheck-blob") as pool:

@@ -70,6 +70,13 @@ def test_multi_layer_gzip_image_from_dir_is_byte_identical(world_env, tmp_path: 
     assert (tmp_path / "labcheck.tar").read_bytes() == (tmp_path / "skopeo.tar").read_bytes()
 
 
+def test_default_parallelism_still_writes_skopeos_bytes(world_env, tmp_path: Path) -> None:
+    image = write_dir_image(tmp_path / "src", layers=5, layer_size=300_000)
+    skopeo(world_env, "copy", f"dir:{image.path}", f"docker-archive:{tmp_path}/skopeo.tar:example.com/a/b:1")
+    copy_image(ref(f"dir:{image.path}"), ref(f"docker-archive:{tmp_path}/labcheck.tar:example.com/a/b:1"))
+    assert (tmp_path / "labcheck.tar").read_bytes() == (tmp_path / "skopeo.tar").read_bytes()
+
+
 def test_parallel_copy_writes_the_same_members(world_env, tmp_path: Path) -> None:
     import tarfile
 

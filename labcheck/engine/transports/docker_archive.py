@@ -148,6 +148,7 @@ def open_archive_image(archive: ArchiveFile, named: DockerName | None, source_in
 class ArchiveBlobs:
     """What the docker-archive and docker-daemon destinations share: an ArchiveWriter fed configs and layers."""
 
+    one_blob_at_a_time = True  # the copy pipeline writes layers in manifest order, as skopeo does
     _writer: ArchiveWriter
     _layers: dict[str, tuple[str, int]]  # the digest a copy names a layer by -> (diffID, size)
     _configs: dict[str, bytes]
