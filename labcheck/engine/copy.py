@@ -17,7 +17,6 @@ from labcheck.engine.manifest import (
     DOCKER_V2S2,
     FORMATS,
     LIST_TYPES,
-    OCI_INDEX,
     OCI_MANIFEST,
     V2S1_TYPES,
     ImageManifest,

@@ -45,6 +45,14 @@ def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     _replace_atomically(path, lambda fd: _write_all(fd, memoryview(data)) or len(data), durable=durable)
 
 
+def write(path: Path, content: BinaryIO | bytes, *, durable: bool = True) -> int:
+    """write_stream or write_bytes, by what content is; returns the byte count."""
+    if isinstance(content, bytes):
+        write_bytes(path, content, durable=durable)
+        return len(content)
+    return write_stream(path, content, durable=durable)
+
+
 def _replace_atomically(path: Path, write: Callable[[int], int], *, durable: bool) -> int:
     """A temp file in path's directory, filled by write(fd), fsynced, renamed over path; nothing left on error."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")

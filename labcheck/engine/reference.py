@@ -163,6 +163,12 @@ class DockerName:
         return self.name + self._suffix()
 
 
+def _for_whole_name(text: str, err: InvalidReferenceError) -> InvalidReferenceError:
+    """err, restated for the whole name the user gave (skopeo's `Invalid image name "…": reason`)."""
+    return InvalidReferenceError(f"Invalid image name \"{text}\": {err.reason}", hint=err.hint,
+                                 reference=text, reason=err.reason)
+
+
 def parse_docker_name(text: str) -> DockerName:
     """Parse a docker-style name as ParseNormalizedNamed does; no `:latest` is added.
 
@@ -171,12 +177,7 @@ def parse_docker_name(text: str) -> DockerName:
     try:
         return _parse_normalized(text, prefix="")
     except InvalidReferenceError as err:
-        raise InvalidReferenceError(
-            f"Invalid image name \"{text}\": {err.reason}",
-            hint=err.hint,
-            reference=text,
-            reason=err.reason,
-        ) from None
+        raise _for_whole_name(text, err) from None
 
 
 def _split_docker_domain(text: str) -> tuple[str, str]:
@@ -693,12 +694,7 @@ def parse_image_reference(text: str, *, lookup_image_id: ImageIDLookup | None = 
             return _parse_storage(rest, lookup_image_id)
         return parser(rest)
     except InvalidReferenceError as err:
-        raise InvalidReferenceError(
-            f"Invalid image name \"{text}\": {err.reason}",
-            hint=err.hint,
-            reference=text,
-            reason=err.reason,
-        ) from None
+        raise _for_whole_name(text, err) from None
 
 
 def _missing_transport_hint(text: str) -> str:

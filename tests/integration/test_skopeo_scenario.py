@@ -65,7 +65,6 @@ def step_marks(check_output: str) -> dict[str, str]:
 
 
 def test_run_verify_reset_run(lab: Lab, tmp_path: Path) -> None:
-    json_file = tmp_path / "results.json"
     html = tmp_path / "report.html"
     first = lab.labcheck("run", "--html", str(html))
     assert first.returncode == 0, first.stdout + first.stderr

@@ -90,12 +90,9 @@ class DirImageDestination:
     def _write(self, name: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         target = self.path / name
         existed = target.exists()
-        if stream is not None:
-            size = fsatomic.write_stream(target, stream, durable=self._durable)
-        else:
-            assert data is not None
-            fsatomic.write_bytes(target, data, durable=self._durable)
-            size = len(data)
+        content = stream if stream is not None else data
+        assert content is not None
+        size = fsatomic.write(target, content, durable=self._durable)
         if not existed:
             self._new_files.append(target)
         self._written.add(name)

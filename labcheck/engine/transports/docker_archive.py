@@ -167,6 +167,18 @@ class ArchiveBlobs:
         self._configs[info.digest] = data
         return BlobInfo(info.digest, len(data), info.media_type)
 
+    def _image_of(self, manifest: bytes, media_type: str, instance_digest: str | None) -> tuple[ImageManifest, bytes]:
+        """The Docker schema 2 manifest being written and its config, which must have been written before it."""
+        if instance_digest is not None:
+            raise UnsupportedError("Manifest lists are not supported for docker tar files")
+        parsed = parse_manifest(manifest, media_type)
+        if not isinstance(parsed, ImageManifest) or parsed.media_type != DOCKER_V2S2 or parsed.config is None:
+            raise UnsupportedError("Unsupported manifest type, need a Docker schema 2 manifest")
+        config = self._configs.get(parsed.config.digest)
+        if config is None:
+            raise LabcheckError(f"internal error: config {parsed.config.digest} was not written before the manifest")
+        return parsed, config
+
 
 class ArchiveDestination(ArchiveBlobs):
     """Writes one image into a new docker-archive file: a temp file in the same directory, renamed at commit()."""
@@ -201,14 +213,7 @@ class ArchiveDestination(ArchiveBlobs):
         return BlobInfo(diff_id, size, DOCKER_LAYER)
 
     def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
-        if instance_digest is not None:
-            raise UnsupportedError("Manifest lists are not supported for docker tar files")
-        parsed = parse_manifest(manifest, media_type)
-        if not isinstance(parsed, ImageManifest) or parsed.media_type != DOCKER_V2S2 or parsed.config is None:
-            raise UnsupportedError("Unsupported manifest type, need a Docker schema 2 manifest")
-        config = self._configs.get(parsed.config.digest)
-        if config is None:
-            raise LabcheckError(f"internal error: config {parsed.config.digest} was not written before the manifest")
+        parsed, config = self._image_of(manifest, media_type, instance_digest)
         self._writer.add_image(verified_diff_ids(parsed, config, self._layers), parsed.config.digest, config,
                                [self.named] if self.named else [])
 

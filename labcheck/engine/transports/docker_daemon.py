@@ -20,8 +20,7 @@ from labcheck.engine.dockertar_reader import (
     parse_manifest_json,
 )
 from labcheck.engine.dockertar_writer import ArchiveWriter
-from labcheck.engine.errors import DigestMismatchError, UnsupportedError
-from labcheck.engine.manifest import DOCKER_V2S2, ImageManifest, parse_manifest
+from labcheck.engine.errors import DigestMismatchError
 from labcheck.engine.options import SideOptions
 from labcheck.engine.reference import DaemonReference
 from labcheck.engine.tarstream import SequentialMembers, scan_metadata
@@ -120,14 +119,7 @@ class DaemonDestination(ArchiveBlobs):
         self._layers[info.digest] = (diff_id, size)
 
     def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
-        if instance_digest is not None:
-            raise UnsupportedError("Manifest lists are not supported for docker tar files")
-        parsed = parse_manifest(manifest, media_type)
-        if not isinstance(parsed, ImageManifest) or parsed.media_type != DOCKER_V2S2 or parsed.config is None:
-            raise UnsupportedError("Unsupported manifest type, need a Docker schema 2 manifest")
-        config = self._configs.get(parsed.config.digest)
-        if config is None:
-            raise LabcheckError(f"internal error: config {parsed.config.digest} was not written before the manifest")
+        parsed, config = self._image_of(manifest, media_type, instance_digest)
         verified_diff_ids(parsed, config, self._layers)
         self._writer.add_image([layer.digest for layer in parsed.layers], parsed.config.digest, config, [self.named])
 

@@ -129,12 +129,9 @@ class OCIImageDestination:
     def _store(self, digest: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         target = _blob_path(self.path, digest)
         existed = target.exists()
-        if stream is not None:
-            size = fsatomic.write_stream(target, stream, durable=self._durable)
-        else:
-            assert data is not None
-            fsatomic.write_bytes(target, data, durable=self._durable)
-            size = len(data)
+        content = stream if stream is not None else data
+        assert content is not None
+        size = fsatomic.write(target, content, durable=self._durable)
         if not existed:
             self._new_files.append(target)
         return size
