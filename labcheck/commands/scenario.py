@@ -24,7 +24,7 @@ MODE_HELP = {
     "reset": "undo every step in reverse order, leaving the host as before the lab",
 }
 EXIT_CODES = ("exit codes: 0 all passed; 1 a check failed; 2 scenario or usage error; "
-              "3 a host could not be reached; 4 labcheck itself failed")
+              "3 a host could not be reached (outranks 1); 4 labcheck itself failed")
 
 
 def register(subparsers) -> None:

@@ -56,15 +56,19 @@ class RunResults:
         return [r for steps in self.hosts.values() for r in steps.values()]
 
     def exit_code(self) -> int:
-        """0 all passed; 1 a check failed; 2 scenario or usage error; 3 a host could not be reached
-        (and every reachable one passed); 4 labcheck itself failed."""
+        """0 all passed; 1 a check failed on a host that was reached; 2 scenario or usage error;
+        3 a host could not be reached; 4 labcheck itself failed.
+
+        An unreachable host outranks failed checks: the run did not see the whole class, so its
+        failures are not the whole story (the matrix and results JSON say who failed and why).
+        """
         statuses = {r.status for r in self.all_results()}
         if self.usage_errors:
             return 2
         if ERROR in statuses:
             return 4
-        if FAILED in statuses:
-            return 1
         if UNREACHABLE in statuses or self.host_errors:
             return 3
+        if FAILED in statuses:
+            return 1
         return 0

@@ -104,7 +104,7 @@ def test_the_class_matrix_with_reasons_and_one_connection_per_host(klass: Class,
     offset = klass.room.log_offset()
     result = klass.room.labcheck("verify", klass.inventory, "--junitxml", str(junit))
     out = result.stdout + result.stderr
-    assert result.returncode == 1, out  # failed checks (unfinished students) come before unreachable hosts
+    assert result.returncode == 3, out  # some hosts could not be reached: that outranks the failed checks
     matrix = junit_matrix(junit)
     for role, statuses in EXPECTED.items():
         assert [matrix[klass.name(role)][step] for step in STEPS] == statuses, (role, out[-4000:])
@@ -125,6 +125,12 @@ def test_exit_code_3_when_the_only_problem_is_an_unreachable_host(klass: Class) 
     result = klass.room.labcheck("verify", klass.inventory, "--limit", "finished-and-down")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "connection refused" in result.stdout
+
+
+def test_exit_code_1_when_every_host_was_reached_and_some_failed(klass: Class) -> None:
+    result = klass.room.labcheck("verify", klass.inventory, "--limit", "reachable")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "(of 5 reachable, 0 unreachable)" in result.stdout, result.stdout
 
 
 def test_checks_run_as_the_student_with_their_own_rootless_podman(klass: Class, tmp_path: Path) -> None:
