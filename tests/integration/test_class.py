@@ -219,3 +219,30 @@ def room_scenario() -> Path:
     from tests.classroom import SCENARIO
 
     return SCENARIO
+
+
+def test_verify_checks_a_hosts_steps_side_by_side_and_run_one_after_another(klass: Class, tmp_path: Path) -> None:
+    """Three steps meet at a barrier on the host: each marks that it started, then waits (5 s at most)
+    for the other two. Side by side (verify) all three meet; one after another (run) the first two
+    give up, and only the last finds the others' marks."""
+    room = klass.room
+    student = klass.students["done"]
+    steps = "".join(
+        f"  - id: s{i}\n    title: Step {i}\n    verify:\n"
+        f"      - command: {{run: 'mkdir -p $D && touch $D/{i} && for n in $(seq 100); do "
+        f"[ -e $D/1 ] && [ -e $D/2 ] && [ -e $D/3 ] && exit 0; sleep 0.05; done; exit 1'}}\n"
+        for i in (1, 2, 3))
+    inventory = room.inventory(scenario_vars=False, path=tmp_path / "plain.yaml")
+    for mode, expected in (("verify", [P, P, P]), ("run", [F, F, P])):
+        barrier = f"{student.home}/barrier-{mode}-{os.getpid()}"
+        scenario = tmp_path / f"barrier-{mode}.yaml"
+        scenario.write_text(f"id: barrier\ntitle: Barrier\nsteps:\n{steps}".replace("$D", barrier))
+        results = tmp_path / f"{mode}.json"
+        argv = [sys.executable, "-m", "labcheck.cli", mode, str(scenario), "--inventory", str(inventory),
+                "--known-hosts", str(room.known_hosts), "--limit", student.name, "--json", str(results)]
+        result = subprocess.run(argv, env={**os.environ, **room.world.env()}, capture_output=True, text=True,
+                                timeout=120)
+        [host] = json.loads(results.read_text())["hosts"]
+        assert [s["status"] for s in host["steps"]] == expected, (mode, result.stdout)
+        assert result.returncode == (0 if mode == "verify" else 1), result.stdout + result.stderr
+        room.as_student(student, f"rm -rf {barrier}")
