@@ -84,7 +84,7 @@ def class_session(lab_world: LabWorld, tmp_path_factory: pytest.TempPathFactory)
     session = ClassSession(lab_world, work, {**os.environ, **lab_world.env()})
     session.labcheck("reset", str(SCENARIO), "--var", f"dir_path={work / 'none'}")
     carol = {"carol": {"dir_path": str(work / "carol")}}
-    session.run("verify", "carol", carol, expect=1, unreachable=True)
+    session.run("verify", "carol", carol, expect=3, unreachable=True)
     session.run("run", "alice", {"alice": {"dir_path": str(work / "alice")}}, expect=0)
     session.pull_to_dir(work / "bob")
     session.run("verify", "bob", {"bob": {"dir_path": str(work / "bob"), "dest": f"{lab_world.dest_registry}/bob"}},
