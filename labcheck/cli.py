@@ -56,15 +56,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LabcheckError as exc:
-        if args.debug:
-            traceback.print_exc()
-        from labcheck.report.redact import REDACTOR
-
-        print(f"labcheck {args.command}: {REDACTOR.redact(str(exc))}", file=sys.stderr)
+        _print_error(args, str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"labcheck {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug in labcheck: one line (the traceback with --debug), never a secret
+        _print_error(args, f"internal error: {exc.__class__.__name__}: {exc} "
+                           f"(please report it; --debug shows the traceback)")
+        return INTERNAL_ERROR
+
+
+INTERNAL_ERROR = 4
+
+
+def _print_error(args: argparse.Namespace, message: str) -> None:
+    from labcheck.report.redact import REDACTOR
+
+    if args.debug:
+        print(REDACTOR.redact(traceback.format_exc()), file=sys.stderr, end="")
+    print(f"labcheck {args.command}: {REDACTOR.redact(message)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 
 from labcheck import __version__
 from labcheck.report.json_results import RunInfo, results_json, write_results
-from labcheck.report.redact import REDACTOR, install_log_redaction
+from labcheck.report.redact import REDACTOR, install_log_redaction, redacting
 from labcheck.runner.plugin import RESULTS_KEY, StepItem
 
 INFO_KEY = pytest.StashKey[RunInfo]()
@@ -44,6 +44,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[INFO_KEY].started = datetime.now(timezone.utc)
+    # Reports are redacted item by item; what pytest prints itself (INTERNALERROR tracebacks, errors
+    # outside any item) goes through the terminal writer, which masks secrets too.
+    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+    writer = getattr(terminal, "_tw", None)
+    if writer is not None and hasattr(writer, "_file"):
+        writer._file = redacting(writer._file)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import re
+import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -120,3 +122,51 @@ def install_log_redaction(redactor: Redactor = REDACTOR) -> Callable[[], None]:
             logging.setLogRecordFactory(previous)
 
     return uninstall
+
+
+class RedactingStream:
+    """A text stream whose writes reach the wrapped stream with every secret masked.
+
+    Text is passed on a line at a time (or at flush), so a secret written in two pieces is still
+    masked; everything else (isatty, fileno, encoding) is the wrapped stream's own.
+    """
+
+    def __init__(self, stream: Any, redactor: Redactor = REDACTOR) -> None:
+        self.wrapped = stream
+        self.redactor = redactor
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        cut = max(self._pending.rfind("\n"), self._pending.rfind("\r"))
+        if cut >= 0:
+            ready, self._pending = self._pending[:cut + 1], self._pending[cut + 1:]
+            self.wrapped.write(self.redactor.redact(ready))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            ready, self._pending = self._pending, ""
+            self.wrapped.write(self.redactor.redact(ready))
+        self.wrapped.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+def redacting(stream: Any, redactor: Redactor = REDACTOR) -> Any:
+    """stream wrapped in a RedactingStream, unless it already is one."""
+    return stream if isinstance(stream, RedactingStream) else RedactingStream(stream, redactor)
+
+
+@contextlib.contextmanager
+def redacted_output(redactor: Redactor = REDACTOR) -> Iterator[None]:
+    """sys.stdout and sys.stderr mask secrets while the block runs (e.g. a whole pytest session)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = redacting(saved[0], redactor), redacting(saved[1], redactor)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = saved

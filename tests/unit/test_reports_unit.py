@@ -17,7 +17,7 @@ from labcheck.checks.base import CheckResult
 from labcheck.errors import UsageError
 from labcheck.report.dashboard import merge, render
 from labcheck.report.json_results import RunInfo, load_results, results_json, results_schema, write_results
-from labcheck.report.redact import Redactor, install_log_redaction
+from labcheck.report.redact import RedactingStream, Redactor, install_log_redaction, redacted_output
 from labcheck.runner.results import ActionOutcome, RunResults, StepResult
 
 ROOT = Path(__file__).parent.parent.parent
@@ -64,7 +64,7 @@ def test_results_json_validates_against_the_published_schema(tmp_path: Path) -> 
                                            "reason": "host unreachable: refused", "hint": "", "checks": [],
                                            "actions": [], "duration": 0.0}]}
     assert data["summary"] == {"passed": 1, "failed": 1, "skipped": 0, "error": 0, "unreachable": 1}
-    assert data["exit_code"] == 1
+    assert data["exit_code"] == 3  # bob could not be reached: that outranks alice's failed step
     # What is written reads back, validated.
     assert load_results(write_results(tmp_path / "r.json", data)) == data
 
@@ -170,3 +170,33 @@ def test_log_records_are_redacted_whoever_logs_them() -> None:
     assert "RuntimeError: auth *** refused" in text
     assert not [form for form in forms_of_the_password() if form in text]
     assert logging.getLogRecordFactory() is before
+
+
+def test_a_redacting_stream_masks_secrets_written_in_pieces() -> None:
+    redactor = Redactor()
+    redactor.add(CREDS)
+    out = io.StringIO()
+    stream = RedactingStream(out, redactor)
+    stream.write(f"INTERNALERROR> RuntimeError: {PASSWORD[:5]}")  # half a secret: held back
+    assert out.getvalue() == ""
+    stream.write(f"{PASSWORD[5:]} refused\nprogress [1/5]")
+    stream.write("\r")
+    stream.write(f"tail {quote(PASSWORD, safe='')}")
+    stream.flush()
+    text = out.getvalue()
+    assert text == "INTERNALERROR> RuntimeError: *** refused\nprogress [1/5]\rtail ***"
+    assert stream.isatty() is False  # the rest is the wrapped stream's
+
+
+def test_redacted_output_wraps_and_restores_stdout_and_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    redactor = Redactor()
+    redactor.add(CREDS)
+    import sys
+
+    before = sys.stdout, sys.stderr
+    with redacted_output(redactor):
+        print(f"token {CREDS}")
+        print(f"error {PASSWORD}", file=sys.stderr)
+    assert (sys.stdout, sys.stderr) == before
+    captured = capsys.readouterr()
+    assert captured.out == "token ***\n" and captured.err == "error ***\n"
