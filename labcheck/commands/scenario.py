@@ -9,6 +9,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from labcheck.argtypes import positive_int, positive_seconds
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
 
@@ -71,10 +72,10 @@ def add_class_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--known-hosts", metavar="FILE", help="host keys to verify (default ~/.ssh/known_hosts)")
     group.add_argument("--accept-new-host-keys", action="store_true",
                        help="trust unknown host keys on first use and record them (a changed key is still refused)")
-    group.add_argument("--workers", type=int, metavar="N", help="hosts checked at once (default: all, up to 32)")
-    group.add_argument("--host-timeout", type=float, metavar="SECONDS",
+    group.add_argument("--workers", type=positive_int, metavar="N", help="hosts checked at once (default: all, up to 32)")
+    group.add_argument("--host-timeout", type=positive_seconds, metavar="SECONDS",
                        help="a host not done in this time is unreachable (default 300)")
-    group.add_argument("--check-timeout", type=float, metavar="SECONDS",
+    group.add_argument("--check-timeout", type=positive_seconds, metavar="SECONDS",
                        help="a command silent this long makes its host unreachable (default 60)")
 
 
@@ -153,6 +154,17 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     return argv
 
 
+def _check_hosts(args: argparse.Namespace) -> None:
+    """The hosts and how to reach them, read before pytest starts, so a missing inventory, an unknown
+    --limit name or an unreadable --ssh-config is one line and exit 2 (the run reads them again)."""
+    from labcheck.hosts.sshconfig import load_ssh_config
+    from labcheck.runner.classrun import select_targets
+
+    found = select_targets(args)
+    if any(not t.is_local for t in found):
+        load_ssh_config(getattr(args, "ssh_config", None))
+
+
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
@@ -162,6 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"no scenario file {path}")
     load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
+    _check_hosts(args)
     grabber = _ResultsGrabber()
     with redacted_output():
         code = pytest.main(_pytest_args(args, path), plugins=[grabber])

@@ -52,7 +52,10 @@ def parse_uri(uri: str) -> Target:
     if scheme not in SSH_SCHEMES:
         raise UsageError(f"unsupported host URI {uri!r}",
                          hint="use local://, paramiko://[user@]host[:port] or ssh://[user@]host[:port]")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
+        raise UsageError(f"host URI {uri!r}: {exc}", hint="e.g. ssh://student@[fd00::5]:22") from None
     if not parts.hostname:
         raise UsageError(f"host URI {uri!r} names no host", hint="e.g. paramiko://student@10.0.0.5:22")
     try:

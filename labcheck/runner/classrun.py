@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
+from labcheck.argtypes import positive_int, positive_seconds
 from labcheck.checks.base import CheckContext
 from labcheck.checks.engine_queries import EngineQueries
 from labcheck.checks.query_cache import QueryCache
@@ -17,7 +18,7 @@ from labcheck.hosts.ansible_inventory import load_ansible_inventory
 from labcheck.hosts.errors import HostUnreachable
 from labcheck.hosts.facts import gather_facts
 from labcheck.hosts.hostkeys import KnownHosts
-from labcheck.hosts.inventory import load_inventory
+from labcheck.hosts.inventory import Inventory, load_inventory
 from labcheck.hosts.parallel import Deadline, run_per_host
 from labcheck.hosts.pool import ConnectionPool, PoolOptions
 from labcheck.hosts.sshconfig import load_ssh_config
@@ -43,26 +44,26 @@ def add_options(group: Any) -> None:
     group.addoption("--accept-new-host-keys", action="store_true", default=False,
                     help="trust a host's key on first use and record it in the known_hosts file "
                     "(a changed key is still refused)")
-    group.addoption("--workers", type=int, default=None, metavar="N",
+    group.addoption("--workers", type=positive_int, default=None, metavar="N",
                     help="hosts checked at once (default: one per host, up to 32)")
-    group.addoption("--host-timeout", type=float, default=300.0, metavar="SECONDS",
+    group.addoption("--host-timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
                     help="a host not done within this time is marked unreachable (default 300)")
-    group.addoption("--check-timeout", type=float, default=60.0, metavar="SECONDS",
+    group.addoption("--check-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                     help="a command on a host silent this long makes the host unreachable (default 60)")
-    group.addoption("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+    group.addoption("--connect-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                     help="SSH connect, banner and authentication timeout (default 10)")
 
 
-def targets(config: pytest.Config) -> list[Target]:
-    """The run's hosts, once per run: --hosts, --inventory and --ansible-inventory together, then --limit."""
-    if TARGETS_KEY in config.stash:
-        return config.stash[TARGETS_KEY]
-    option = config.option
+def select_targets(option: Any) -> list[Target]:
+    """The run's hosts from options named as labcheck's (hosts, inventory, ansible_inventory, limit):
+    --hosts, --inventory and --ansible-inventory together, then --limit; local:// when none is given.
+    UsageError (a one-line reason) for a file that cannot be read or a name that does not exist."""
     found: list[Target] = []
     groups: dict[str, list[str]] = {}
-    if option.hosts:
+    if getattr(option, "hosts", None):
         found += parse_hosts_option(option.hosts)
-    for path, loader in ((option.inventory, load_inventory), (option.ansible_inventory, load_ansible_inventory)):
+    for path, loader in ((getattr(option, "inventory", None), load_inventory),
+                         (getattr(option, "ansible_inventory", None), load_ansible_inventory)):
         if path:
             inventory = loader(path)
             found += inventory.targets
@@ -70,12 +71,20 @@ def targets(config: pytest.Config) -> list[Target]:
     if not found:
         found = parse_hosts_option("local://")
     unique_names(found, "the hosts")
-    if option.limit:
-        from labcheck.hosts.inventory import Inventory
-
+    if getattr(option, "limit", None):
         found = Inventory(found, groups).select(option.limit)
-    config.stash[TARGETS_KEY] = found
     return found
+
+
+def targets(config: pytest.Config) -> list[Target]:
+    """The run's hosts, once per run; how to reach them (ssh-config, known_hosts) is read here too,
+    so that a problem with either is a collection error, not a crash in the middle of the run."""
+    if TARGETS_KEY not in config.stash:
+        found = select_targets(config.option)
+        if any(not t.is_local for t in found):
+            pool(config)
+        config.stash[TARGETS_KEY] = found
+    return config.stash[TARGETS_KEY]
 
 
 def pool(config: pytest.Config) -> ConnectionPool:

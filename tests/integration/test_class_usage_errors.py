@@ -1,0 +1,58 @@
+"""A mistake in the class options is one line naming it and exit 2: before pytest starts (labcheck's
+commands) or as a collection error (plain pytest), never a traceback or an INTERNALERROR."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCENARIO = Path(__file__).resolve().parent.parent.parent / "scenarios" / "skopeo-moving-sharing.yaml"
+
+CASES = [
+    (["--inventory", "{tmp}/missing.yaml"], "cannot read the inventory {tmp}/missing.yaml: No such file or directory"),
+    (["--inventory", "{tmp}/nameless.yaml"], "nameless.yaml:1: a student needs a name and a host"),
+    (["--inventory", "{tmp}/broken.yaml"], "broken.yaml:1: YAML syntax error"),
+    (["--ansible-inventory", "{tmp}/missing.ini"], "cannot read the Ansible inventory"),
+    (["--hosts", "bogus://x"], "unsupported host URI 'bogus://x'"),
+    (["--hosts", "ssh://student@[::1"], "host URI 'ssh://student@[::1': Invalid IPv6 URL"),
+    (["--hosts", "local://", "--limit", "nosuch"], "--limit nosuch: no such group or host"),
+    (["--hosts", "ssh://student@127.0.0.1", "--ssh-config", "{tmp}/missing.cfg"],
+     "cannot read --ssh-config {tmp}/missing.cfg"),
+    (["--workers", "0"], "argument --workers: expected at least 1, got 0"),
+    (["--workers", "many"], "argument --workers: expected a whole number, got 'many'"),
+    (["--host-timeout", "-1"], "argument --host-timeout: expected a number of seconds greater than 0, got -1"),
+    (["--check-timeout", "nan"], "argument --check-timeout: expected a number of seconds greater than 0"),
+]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "nameless.yaml").write_text("students: [{name: a}]\n")
+    (tmp_path / "broken.yaml").write_text(": : :\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("options", "message"), CASES, ids=[" ".join(o) for o, _ in CASES])
+def test_labcheck_names_the_mistake_in_one_line(files: Path, options: list[str], message: str) -> None:
+    argv = [sys.executable, "-m", "labcheck.cli", "verify", str(SCENARIO)]
+    argv += [o.replace("{tmp}", str(files)) for o in options]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("labcheck verify: "), result.stderr
+    assert message.replace("{tmp}", str(files)) in lines[0], lines[0]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("options", "message"), [CASES[7], CASES[8]], ids=["ssh-config", "workers"])
+def test_plain_pytest_reports_it_as_a_usage_or_collection_error(files: Path, options: list[str], message: str) -> None:
+    argv = [sys.executable, "-m", "pytest", str(SCENARIO), "-c", os.devnull, "--rootdir", str(SCENARIO.parent),
+            "-p", "no:cacheprovider", "--labcheck-mode=verify", *[o.replace("{tmp}", str(files)) for o in options]]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR), output
+    assert message.replace("{tmp}", str(files)) in output and "INTERNALERROR" not in output, output
