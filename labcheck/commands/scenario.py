@@ -15,6 +15,7 @@ from labcheck.report.redact import REDACTOR, redacted_output
 
 if TYPE_CHECKING:
     from labcheck.runner.results import RunResults
+    from labcheck.scenario.model import Scenario
 
 PASSED, FAILED = "passed", "failed"
 
@@ -154,12 +155,19 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     return argv
 
 
-def _check_hosts(args: argparse.Namespace) -> None:
-    """The hosts and how to reach them, read before pytest starts, so a missing inventory, an unknown
-    --limit name or an unreadable --ssh-config is one line and exit 2 (the run reads them again)."""
+def _check_options(args: argparse.Namespace, scenario: Scenario) -> None:
+    """The options read before pytest starts, so that a mistake is one line and exit 2 rather than
+    every step failing: the profile, --var, --secrets-file, the hosts (inventories, --limit) and the
+    --ssh-config. The run reads them again; what needs a host (its facts) is checked there."""
     from labcheck.hosts.sshconfig import load_ssh_config
     from labcheck.runner.classrun import select_targets
+    from labcheck.scenario.model import choose_profile, parse_var_overrides
+    from labcheck.scenario.render import load_secrets_file
 
+    choose_profile(scenario, args.profile)
+    parse_var_overrides(args.var)
+    if args.secrets_file:
+        load_secrets_file(args.secrets_file)
     found = select_targets(args)
     if any(not t.is_local for t in found):
         load_ssh_config(getattr(args, "ssh_config", None))
@@ -173,8 +181,8 @@ def _run(args: argparse.Namespace) -> int:
     path = Path(args.scenario)
     if not path.is_file():
         raise UsageError(f"no scenario file {path}")
-    load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
-    _check_hosts(args)
+    scenario = load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
+    _check_options(args, scenario)
     grabber = _ResultsGrabber()
     with redacted_output():
         code = pytest.main(_pytest_args(args, path), plugins=[grabber])

@@ -132,16 +132,22 @@ class BoundScenario:
         return self.renderer.render_data(value, where=where)
 
 
-def bind(scenario: Scenario, *, profile: str | None = None, overrides: Mapping[str, str] | None = None,
-         host_facts: Mapping[str, Any] | None = None, host_vars: Mapping[str, Any] | None = None,
-         secrets: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR) -> BoundScenario:
-    """Choose the profile, render vars (scenario, then profile, then the host's own, then --var) for one host."""
+def choose_profile(scenario: Scenario, profile: str | None) -> str | None:
+    """The profile a run uses: the one asked for, else the scenario's default, else its first."""
     chosen = profile or scenario.default_profile
     if chosen is None and scenario.profiles:
         chosen = next(iter(scenario.profiles))
     if chosen is not None and chosen not in scenario.profiles:
         known = ", ".join(scenario.profiles) or "none"
         raise UsageError(f"unknown profile '{chosen}' in {scenario.path.name} (profiles: {known})")
+    return chosen
+
+
+def bind(scenario: Scenario, *, profile: str | None = None, overrides: Mapping[str, str] | None = None,
+         host_facts: Mapping[str, Any] | None = None, host_vars: Mapping[str, Any] | None = None,
+         secrets: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR) -> BoundScenario:
+    """Choose the profile, render vars (scenario, then profile, then the host's own, then --var) for one host."""
+    chosen = choose_profile(scenario, profile)
     profile_data = scenario.profiles.get(chosen, {}) if chosen else {}
     raw_vars = {**scenario.vars, **profile_data.get("vars", {}), **dict(host_vars or {}), **dict(overrides or {})}
     base = {**dict(host_facts or {}), "profile": chosen or ""}

@@ -1,5 +1,6 @@
-"""A mistake in the class options is one line naming it and exit 2: before pytest starts (labcheck's
-commands) or as a collection error (plain pytest), never a traceback or an INTERNALERROR."""
+"""A mistake in a run's options is one line naming it and exit 2: before pytest starts (labcheck's
+commands) or as a collection error (plain pytest), never a traceback, an INTERNALERROR or every
+step failing."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ CASES = [
     (["--workers", "many"], "argument --workers: expected a whole number, got 'many'"),
     (["--host-timeout", "-1"], "argument --host-timeout: expected a number of seconds greater than 0, got -1"),
     (["--check-timeout", "nan"], "argument --check-timeout: expected a number of seconds greater than 0"),
+    (["--profile", "nosuch"], "unknown profile 'nosuch' in skopeo-moving-sharing.yaml (profiles: offline, live)"),
+    (["--var", "novalue"], "--var 'novalue': expected NAME=VALUE"),
+    (["--secrets-file", "{tmp}/missing.env"], "cannot read --secrets-file {tmp}/missing.env"),
 ]
 
 
