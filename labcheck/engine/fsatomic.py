@@ -53,6 +53,16 @@ def write(path: Path, content: BinaryIO | bytes, *, durable: bool = True) -> int
     return write_stream(path, content, durable=durable)
 
 
+def write_recording_new(path: Path, content: BinaryIO | bytes, created: list[Path], *, durable: bool = True) -> int:
+    """write(), adding path to created when nothing was there before: what a failed copy removes
+    (a file that existed is replaced by the same content, and kept)."""
+    existed = path.exists()
+    size = write(path, content, durable=durable)
+    if not existed:
+        created.append(path)
+    return size
+
+
 def _replace_atomically(path: Path, write: Callable[[int], int], *, durable: bool) -> int:
     """A temp file in path's directory, filled by write(fd), fsynced, renamed over path; nothing left on error."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")

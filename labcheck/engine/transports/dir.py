@@ -88,13 +88,9 @@ class DirImageDestination:
         return []
 
     def _write(self, name: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
-        target = self.path / name
-        existed = target.exists()
         content = stream if stream is not None else data
         assert content is not None
-        size = fsatomic.write(target, content, durable=self._durable)
-        if not existed:
-            self._new_files.append(target)
+        size = fsatomic.write_recording_new(self.path / name, content, self._new_files, durable=self._durable)
         self._written.add(name)
         return size
 

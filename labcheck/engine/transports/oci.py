@@ -127,14 +127,10 @@ class OCIImageDestination:
         return _blob_path(self.path, info.digest).is_file()
 
     def _store(self, digest: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
-        target = _blob_path(self.path, digest)
-        existed = target.exists()
         content = stream if stream is not None else data
         assert content is not None
-        size = fsatomic.write(target, content, durable=self._durable)
-        if not existed:
-            self._new_files.append(target)
-        return size
+        return fsatomic.write_recording_new(_blob_path(self.path, digest), content, self._new_files,
+                                            durable=self._durable)
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
         size = self._store(info.digest, stream=stream)
