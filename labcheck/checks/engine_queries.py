@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping, TypeVar
 
@@ -15,16 +14,9 @@ from labcheck.engine.options import Credentials, SideOptions
 from labcheck.engine.reference import parse_image_reference
 from labcheck.engine.transports import transport_module
 from labcheck.engine.types import ImageSource
-from labcheck.environ import scoped_environ
+from labcheck.environ import options_or_environ
 
 T = TypeVar("T")
-
-# What the docker:// transport would read from os.environ, given to it as options instead.
-_AS_OPTIONS = {"SSL_CERT_FILE": "ca_file", "CONTAINERS_REGISTRIES_CONF": "registries_conf",
-               "REGISTRY_AUTH_FILE": "authfile"}
-# Variables of the lab's environment the docker:// transport never reads.
-_NOT_READ_BY_REGISTRIES = {"DOCKER_HOST", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF"}
-
 
 @dataclass(frozen=True)
 class EngineQueries:
@@ -95,21 +87,13 @@ class EngineQueries:
     def _options(self, transport: str, creds: str | None) -> tuple[SideOptions, contextlib.AbstractContextManager]:
         """The side options, and the os.environ the engine still needs around the call.
 
-        A registry gets the lab's CA bundle, registries.conf and auth file as options, so queries of
-        many hosts run at once; other transports (or unusual variables) read os.environ, which is
-        one per process: scoped_environ sets it for the call, one call at a time.
+        The lab's CA bundle, registries.conf, auth file and Docker socket become options, so queries
+        of many hosts run at once; an environment the engine can only read from os.environ is set
+        there for the call by scoped_environ, one call at a time.
         """
         options = SideOptions(creds=Credentials.parse(creds) if creds else None, authfile=self.authfile,
                               tls_verify=self.tls_verify, cert_dir=self.cert_dir, registries_conf=self.registries_conf)
-        ignored = {key for key in self.env if key in _NOT_READ_BY_REGISTRIES or key.startswith("LABCHECK_")}
-        # A missing file named by a variable is skipped, but named by an option is an error: keep the variable.
-        missing = any(not os.path.isfile(self.env[key]) for key in _AS_OPTIONS if key in self.env)
-        if transport != "docker" or missing or set(self.env) - set(_AS_OPTIONS) - ignored:
-            return options, scoped_environ(self.env)
-        for key, name in _AS_OPTIONS.items():
-            if key in self.env and getattr(options, name) is None:  # an explicit option wins, as over os.environ
-                setattr(options, name, self.env[key])
-        return options, contextlib.nullcontext()
+        return options_or_environ(options, self.env)
 
 
 def _platform(os_name: str, architecture: str, variant: str | None) -> str:

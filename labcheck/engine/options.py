@@ -6,6 +6,7 @@ Defaults live here and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class SideOptions:
     override_variant: str | None = None
     retry_times: int = 0  # --retry-times
     registry_token: str | None = None  # --registry-token (Bearer token given directly)
+    # Environment of the tools a transport runs (podman for containers-storage:), on top of this
+    # process's: CONTAINERS_CONF, CONTAINERS_STORAGE_CONF, … as skopeo would read them.
+    tool_env: Mapping[str, str] | None = None
 
 
 @dataclass

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Mapping
+from typing import Any, ContextManager, Mapping
 
 from labcheck.engine.api import EngineDriver, NativeDriver
 from labcheck.engine.options import CopyOptions, Credentials, SideOptions
 from labcheck.engine.reference import parse_image_reference
 from labcheck.engine.registry_client import RegistryClient
 from labcheck.engine.skopeo_driver import SkopeoDriver
-from labcheck.environ import scoped_environ
+from labcheck.environ import options_or_environ
 from labcheck.errors import UsageError
 
 DRIVERS = ("native", "skopeo")
-
-
-def environment(env: Mapping[str, str]):
-    """The lab's environment (SSL_CERT_FILE, DOCKER_HOST, CONTAINERS_*) around in-process engine calls."""
-    return scoped_environ(env)
 
 
 def _side(creds: str | None, tls_verify: bool | None = None) -> SideOptions:
@@ -33,22 +28,29 @@ class StepDriver:
         self.env = dict(env)
         self.name = engine.name
 
-    def _scope(self):
-        # The native engine reads the lab's environment from os.environ; skopeo gets it exported.
-        return environment(self.env) if isinstance(self.engine, NativeDriver) else contextlib.nullcontext()
+    def _with_env(self, *sides: SideOptions) -> tuple[list[SideOptions], ContextManager[None]]:
+        """The sides carrying the lab's environment, and the context for the call. The native engine
+        takes it as options (os.environ only for what it can read nowhere else); skopeo gets it exported."""
+        if not isinstance(self.engine, NativeDriver):
+            return list(sides), contextlib.nullcontext()
+        completed = [options_or_environ(side, self.env) for side in sides]
+        scopes = [scope for _, scope in completed]
+        return [side for side, _ in completed], scopes[0]  # the same env: the same context for every side
 
     def copy(self, src: str, dst: str, *, src_creds: str | None = None, dest_creds: str | None = None,
              all_images: bool = False, src_tls_verify: bool | None = None,
              dest_tls_verify: bool | None = None) -> str:
-        with self._scope():
-            result = self.engine.copy(src, dst, src_options=_side(src_creds, src_tls_verify),
-                                      dst_options=_side(dest_creds, dest_tls_verify),
+        (src_options, dst_options), scope = self._with_env(_side(src_creds, src_tls_verify),
+                                                          _side(dest_creds, dest_tls_verify))
+        with scope:
+            result = self.engine.copy(src, dst, src_options=src_options, dst_options=dst_options,
                                       options=CopyOptions(all_images=all_images))
         return result.manifest_digest
 
     def inspect(self, ref: str, *, creds: str | None = None, tls_verify: bool | None = None) -> dict[str, Any]:
-        with self._scope():
-            return self.engine.inspect(ref, options=_side(creds, tls_verify)).to_json()
+        (options,), scope = self._with_env(_side(creds, tls_verify))
+        with scope:
+            return self.engine.inspect(ref, options=options).to_json()
 
     def manifest_digest(self, ref: str, *, creds: str | None = None) -> str:
         return self.inspect(ref, creds=creds)["Digest"]
@@ -59,8 +61,9 @@ class StepDriver:
         named = parsed.docker_reference
         if parsed.transport != "docker" or named is None:
             raise UsageError(f"delete needs a docker:// reference, not {ref}")
-        with environment(self.env):
-            client = RegistryClient(named.domain, named.path, _side(creds), push=True)
+        options, scope = options_or_environ(_side(creds), self.env)
+        with scope:
+            client = RegistryClient(named.domain, named.path, options, push=True)
             try:
                 digest = client.manifest_digest(named.tag_or_digest or "latest")
                 if digest:

@@ -11,8 +11,8 @@ import testinfra
 from labcheck.engine.api import NativeDriver
 from labcheck.engine.options import SideOptions
 from labcheck.engine.skopeo_driver import SkopeoDriver
+from labcheck.environ import scoped_environ
 from labcheck.labenv.world import LabWorld
-from labcheck.runner.drivers import environment
 
 pytestmark = pytest.mark.lab
 
@@ -40,7 +40,7 @@ def drivers(lab_world: LabWorld):
 def test_inspect_is_the_same_from_both_drivers(lab_world: LabWorld, drivers, tag: str) -> None:
     engines, _ = drivers
     ref = f"docker://{lab_world.source_registry}/fedora:{tag}"
-    with environment(lab_world.env()):
+    with scoped_environ(lab_world.env()):
         native = engines["native"].inspect(ref).to_json()
     assert native == engines["skopeo"].inspect(ref).to_json()
     assert native["Labels"]["vendor"] == "Fedora Project"
@@ -51,14 +51,14 @@ def test_copy_to_dir_is_the_same_from_both_drivers(lab_world: LabWorld, drivers,
     src = f"docker://{lab_world.source_registry}/fedora"
     results = {}
     for name, engine in engines.items():
-        with environment(lab_world.env()):
+        with scoped_environ(lab_world.env()):
             results[name] = engine.copy(src, f"dir:{tmp_path / name}")
     assert results["native"].manifest_digest == results["skopeo"].manifest_digest
     assert results["native"].manifest == results["skopeo"].manifest
     native_files = {p.name: p.read_bytes() for p in (tmp_path / "native").iterdir()}
     skopeo_files = {p.name: p.read_bytes() for p in (tmp_path / "skopeo").iterdir()}
     assert native_files == skopeo_files
-    with environment(lab_world.env()):
+    with scoped_environ(lab_world.env()):
         assert engines["native"].inspect(f"dir:{tmp_path / 'skopeo'}").to_json() == \
             engines["skopeo"].inspect(f"dir:{tmp_path / 'native'}").to_json()
 
@@ -70,7 +70,7 @@ def test_push_with_credentials_never_puts_them_on_a_command_line(lab_world: LabW
     digests = {}
     for name, engine in engines.items():
         dst = f"docker://{lab_world.dest_registry}/drivers/{name}:40"
-        with environment(lab_world.env()):
+        with scoped_environ(lab_world.env()):
             digests[name] = engine.copy(src, dst, dst_options=SideOptions(creds=creds)).manifest_digest
             assert engine.inspect(dst, options=SideOptions(creds=creds)).digest == digests[name]
     assert digests["native"] == digests["skopeo"]
@@ -87,3 +87,41 @@ def test_skopeo_errors_are_one_line_labcheck_errors(lab_world: LabWorld, drivers
     with pytest.raises(LabcheckError) as info:
         engines["skopeo"].inspect(f"docker://{lab_world.source_registry}/nothing-here:1")
     assert "\n" not in str(info.value)
+
+
+def test_native_steps_take_the_lab_environment_as_options_not_os_environ(lab_world: LabWorld) -> None:
+    """registry → containers-storage → docker-daemon with the native step driver, while this thread
+    holds the lock of os.environ: a step that set os.environ would wait for it (and time out here).
+    podman and docker then find the image in the lab's own store and daemon."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    from labcheck import environ
+    from labcheck.runner.drivers import make_driver
+
+    env = lab_world.env()
+    assert all(os.environ.get(key) != env[key] for key in ("CONTAINERS_STORAGE_CONF", "SSL_CERT_FILE"))
+    driver = make_driver("native", None, env)
+    name = f"localhost/labcheck-options-{os.getpid()}:latest"
+    tools_env = {**os.environ, **env}
+    with ThreadPoolExecutor(1) as pool:
+        environ._LOCK.acquire()
+        try:
+            moving = pool.submit(lambda: [
+                driver.copy(f"docker://{lab_world.source_registry}/fedora:40", f"containers-storage:{name}"),
+                driver.copy(f"containers-storage:{name}", f"docker-daemon:{name}"),
+            ])
+            moved = moving.result(timeout=120)  # a step waiting for os.environ's lock times out here
+        finally:
+            environ._LOCK.release()  # and then finishes, so the pool can close
+    try:
+        podman = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", name], env=tools_env,
+                                capture_output=True, text=True)
+        docker = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", name], env=tools_env,
+                                capture_output=True, text=True)
+        assert podman.returncode == 0 and docker.returncode == 0, podman.stderr + docker.stderr
+        assert docker.stdout.strip() == f"sha256:{podman.stdout.strip()}"  # the same image (config) in both
+        assert all(digest.startswith("sha256:") for digest in moved)
+    finally:
+        subprocess.run(["podman", "rmi", "-f", name], env=tools_env, capture_output=True)
+        subprocess.run(["docker", "rmi", "-f", name], env=tools_env, capture_output=True)

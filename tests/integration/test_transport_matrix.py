@@ -36,7 +36,7 @@ from labcheck.engine.reference import parse_image_reference
 from labcheck.engine.skopeo_driver import SkopeoDriver
 from labcheck.engine.transports import transport_module
 from labcheck.labenv.world import LabWorld
-from labcheck.runner.drivers import environment
+from labcheck.environ import scoped_environ
 
 pytestmark = [
     pytest.mark.lab,
@@ -138,7 +138,7 @@ class World:
         """(raw manifest, raw config, `inspect` output) of ref, read by labcheck's engine in-process."""
         parsed = parse_image_reference(ref)
         options = self.options(ref)
-        with environment(self.lab.env()):
+        with scoped_environ(self.lab.env()):
             source = transport_module(parsed.transport).open_source(parsed, options)
             try:
                 named = parsed.docker_reference
@@ -409,7 +409,7 @@ def drivers(world: World) -> dict[str, Any]:
 def _inspections(world: World, drivers: dict[str, Any], ref: str) -> dict[str, dict[str, Any]]:
     out = {}
     for name, driver in drivers.items():
-        with environment(world.lab.env()):
+        with scoped_environ(world.lab.env()):
             out[name] = driver.inspect(ref).to_json()
     return out
 
@@ -419,7 +419,7 @@ def test_drivers_agree_copying_into(world: World, seed: Seed, drivers: dict[str,
     results, targets = {}, {}
     for name, driver in drivers.items():
         targets[name] = world.ref(transport, f"driver-{name}-into-{transport}")
-        with environment(world.lab.env()):
+        with scoped_environ(world.lab.env()):
             results[name] = driver.copy(world.seed_ref, targets[name])
     assert results["native"].manifest_digest == results["skopeo"].manifest_digest
     assert sha256_digest(results["native"].manifest) == results["native"].manifest_digest
@@ -445,7 +445,7 @@ def test_drivers_agree_copying_from(world: World, drivers: dict[str, Any], sourc
                                     transport: str, tmp_path: Path) -> None:
     results = {}
     for name, driver in drivers.items():
-        with environment(world.lab.env()):
+        with scoped_environ(world.lab.env()):
             results[name] = driver.copy(sources[transport], f"dir:{tmp_path / name}")
     assert results["native"].manifest_digest == results["skopeo"].manifest_digest
     assert results["native"].manifest == results["skopeo"].manifest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -214,19 +215,26 @@ class StorageImageDestination:
         self._tmp = None
 
 
-def _client(ref: StorageReference, client: PodmanClient | None, env: Any) -> PodmanClient:
-    return client if client is not None else PodmanCLI(store=ref.store, env=env)
+def _client(ref: StorageReference, options: SideOptions | None, client: PodmanClient | None,
+            env: Any) -> PodmanClient:
+    if client is not None:
+        return client
+    if env is None and options is not None and options.tool_env:
+        env = {**os.environ, **options.tool_env}
+    return PodmanCLI(store=ref.store, env=env)
 
 
 def open_source(
     ref: StorageReference, options: SideOptions | None = None, *, client: PodmanClient | None = None, env: Any = None
 ) -> StorageImageSource:
-    """A source for ref; client defaults to podman's CLI for ref's store, run with env (else this process's)."""
-    return StorageImageSource(ref, _client(ref, client, env))
+    """A source for ref; client defaults to podman's CLI for ref's store, run with env (else this
+    process's environment and the options' tool_env)."""
+    return StorageImageSource(ref, _client(ref, options, client, env))
 
 
 def open_destination(
     ref: StorageReference, options: SideOptions | None = None, *, client: PodmanClient | None = None, env: Any = None
 ) -> StorageImageDestination:
-    """A destination for ref; client defaults to podman's CLI for ref's store, run with env (else this process's)."""
-    return StorageImageDestination(ref, _client(ref, client, env))
+    """A destination for ref; client defaults to podman's CLI for ref's store, run with env (else this
+    process's environment and the options' tool_env)."""
+    return StorageImageDestination(ref, _client(ref, options, client, env))
