@@ -14,6 +14,8 @@ from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
 
 if TYPE_CHECKING:
+    from labcheck.hosts.pool import ConnectionPool
+    from labcheck.hosts.targets import Target
     from labcheck.runner.results import RunResults
     from labcheck.scenario.model import Scenario
 
@@ -113,14 +115,21 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 class _ResultsGrabber:
-    """Keeps a handle on the plugin's results after pytest.main returns."""
+    """Keeps a handle on the plugin's results after pytest.main returns; hands the run the
+    connection pool whose connections were opened while pytest started."""
 
     results: RunResults | None = None
 
+    def __init__(self, pool: ConnectionPool | None = None) -> None:
+        self.pool = pool
+
     def pytest_configure(self, config) -> None:
+        from labcheck.runner.classrun import POOL_KEY
         from labcheck.runner.plugin import RESULTS_KEY
 
         self.results = config.stash[RESULTS_KEY]
+        if self.pool is not None:
+            config.stash[POOL_KEY] = self.pool
 
 
 def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
@@ -155,7 +164,7 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     return argv
 
 
-def _check_options(args: argparse.Namespace, scenario: Scenario) -> None:
+def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]:
     """The options read before pytest starts, so that a mistake is one line and exit 2 rather than
     every step failing: the profile, --var, --secrets-file, the hosts (inventories, --limit) and the
     --ssh-config. The run reads them again; what needs a host (its facts) is checked there."""
@@ -171,6 +180,20 @@ def _check_options(args: argparse.Namespace, scenario: Scenario) -> None:
     found = select_targets(args)
     if any(not t.is_local for t in found):
         load_ssh_config(getattr(args, "ssh_config", None))
+    return found
+
+
+def _connect_early(args: argparse.Namespace, found: list[Target]) -> ConnectionPool | None:
+    """The run's SSH connections, opened in the background while pytest starts (about a tenth of a
+    second per run); the run waits for and uses them, still one connection per host."""
+    if all(t.is_local for t in found):
+        return None
+    from labcheck.hosts.pool import ConnectionPool
+    from labcheck.runner.classrun import pool_options
+
+    pool = ConnectionPool(pool_options(args))
+    pool.connect_early(found)
+    return pool
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -182,8 +205,8 @@ def _run(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"no scenario file {path}")
     scenario = load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
-    _check_options(args, scenario)
-    grabber = _ResultsGrabber()
+    found = _check_options(args, scenario)
+    grabber = _ResultsGrabber(_connect_early(args, found))
     with redacted_output():
         code = pytest.main(_pytest_args(args, path), plugins=[grabber])
     results = grabber.results

@@ -33,19 +33,47 @@ class ConnectionPool:
         self._clients: dict[str, paramiko.SSHClient] = {}
         self._jumps: dict[str, paramiko.SSHClient] = {}
         self._jump_locks: dict[str, threading.Lock] = {}
+        self._target_locks: dict[str, threading.Lock] = {}
+        self._failures: dict[str, HostUnreachable] = {}
         self.opened = 0  # connections opened, jump hosts included (what sshd counts)
 
     def host(self, target: Target) -> testinfra.host.Host:
-        """The host of target, connecting on first use (HostUnreachable when that fails)."""
+        """The host of target, connecting on first use (HostUnreachable when that fails, then and
+        whenever asked again: a host is tried once per run)."""
         if target.is_local:
             return testinfra.get_host("local://")
         with self._lock:
-            client = self._clients.get(target.name)
-        if client is None:
-            client = self._connect(resolve(target, self.options.ssh_config))
+            lock = self._target_locks.setdefault(target.name, threading.Lock())
+        with lock:  # one connection per host, even when an early connect is still under way
             with self._lock:
-                self._clients[target.name] = client
+                client = self._clients.get(target.name)
+                failure = self._failures.get(target.name)
+            if failure is not None:
+                raise HostUnreachable(failure.reason, kind=failure.kind)
+            if client is None:
+                try:
+                    client = self._connect(resolve(target, self.options.ssh_config))
+                except HostUnreachable as exc:
+                    with self._lock:
+                        self._failures[target.name] = exc
+                    raise
+                with self._lock:
+                    self._clients[target.name] = client
         return ssh_host(target.name, client, command_timeout=self.options.command_timeout)
+
+    def connect_early(self, targets: list[Target]) -> None:
+        """Start connecting to the remote targets in the background; host() then waits for (and uses)
+        each connection, or raises what stopped it."""
+        def connect(target: Target) -> None:
+            try:
+                self.host(target)
+            except Exception:  # kept (HostUnreachable) or raised again when the run asks for the host
+                pass
+
+        for target in targets:
+            if not target.is_local:
+                threading.Thread(target=connect, args=(target,), name=f"labcheck-connect-{target.name}",
+                                 daemon=True).start()
 
     def close(self, target: Target) -> None:
         with self._lock:

@@ -87,13 +87,21 @@ def targets(config: pytest.Config) -> list[Target]:
     return config.stash[TARGETS_KEY]
 
 
+def pool_options(option: Any) -> PoolOptions:
+    """How to reach hosts, from options named as labcheck's (a pytest config's or the command line's)."""
+    timeouts = {name: getattr(option, attribute) for name, attribute in
+                (("connect_timeout", "connect_timeout"), ("command_timeout", "check_timeout"))
+                if getattr(option, attribute, None) is not None}
+    return PoolOptions(
+        known_hosts=KnownHosts(getattr(option, "known_hosts", None),
+                               accept_new=bool(getattr(option, "accept_new_host_keys", False))),
+        ssh_config=load_ssh_config(getattr(option, "ssh_config", None)), **timeouts)
+
+
 def pool(config: pytest.Config) -> ConnectionPool:
+    """The run's connection pool: one given at configure time (connections opened early), else a new one."""
     if POOL_KEY not in config.stash:
-        option = config.option
-        config.stash[POOL_KEY] = ConnectionPool(PoolOptions(
-            known_hosts=KnownHosts(option.known_hosts, accept_new=option.accept_new_host_keys),
-            ssh_config=load_ssh_config(option.ssh_config),
-            connect_timeout=option.connect_timeout, command_timeout=option.check_timeout))
+        config.stash[POOL_KEY] = ConnectionPool(pool_options(config.option))
     return config.stash[POOL_KEY]
 
 

@@ -128,3 +128,41 @@ def test_ssh_config_aliases_and_jumps(tmp_path: Path) -> None:
     assert resolve(parse_jump("bastion"), config).proxy_jump is None
     jump = parse_jump("ops@gw.example:2022,inner")
     assert (jump.user, jump.hostname, jump.port, jump.proxy_jump) == ("ops", "gw.example", 2022, "inner")
+
+
+def test_a_host_is_tried_once_per_run_even_when_connected_early() -> None:
+    """A server that accepts and hangs up at once (no SSH banner): connecting early, then asking for
+    the host twice, reaches it exactly once, and each ask gets the same reason."""
+    import socket
+    import threading
+
+    from labcheck.hosts.errors import HostUnreachable
+    from labcheck.hosts.pool import ConnectionPool, PoolOptions
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    target = parse_uri(f"ssh://student@127.0.0.1:{server.getsockname()[1]}")
+    pool = ConnectionPool(PoolOptions(connect_timeout=5))
+    try:
+        pool.connect_early([target, parse_uri("local://")])
+        reasons = []
+        for _ in range(2):
+            with pytest.raises(HostUnreachable) as caught:
+                pool.host(target)
+            reasons.append(caught.value.reason)
+        assert accepted == [1] and pool.opened == 0
+        assert reasons[0] == reasons[1] and f"127.0.0.1:{server.getsockname()[1]}" in reasons[0]
+    finally:
+        server.close()
+        pool.close_all()
