@@ -186,8 +186,8 @@ def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]
 def _connect_early(args: argparse.Namespace, found: list[Target]) -> ConnectionPool | None:
     """The run's SSH connections, opened in the background while pytest starts (about a tenth of a
     second per run); the run waits for and uses them, still one connection per host."""
-    if all(t.is_local for t in found):
-        return None
+    if all(t.is_local for t in found) or args.keyword:
+        return None  # -k may leave a host with nothing to check: it is then never connected
     from labcheck.hosts.pool import ConnectionPool
     from labcheck.runner.classrun import pool_options
 

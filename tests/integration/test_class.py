@@ -246,3 +246,11 @@ def test_verify_checks_a_hosts_steps_side_by_side_and_run_one_after_another(klas
         assert [s["status"] for s in host["steps"]] == expected, (mode, result.stdout)
         assert result.returncode == (0 if mode == "verify" else 1), result.stdout + result.stderr
         room.as_student(student, f"rm -rf {barrier}")
+
+
+def test_hosts_that_k_leaves_without_a_step_are_never_connected(klass: Class) -> None:
+    done = klass.students["done"]
+    offset = klass.room.log_offset()
+    result = klass.room.labcheck("verify", klass.inventory, "--limit", "reachable", "-k", done.name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert klass.room.accepted_sessions(offset) == {done.name: 1}
