@@ -166,20 +166,31 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
 
 def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]:
     """The options read before pytest starts, so that a mistake is one line and exit 2 rather than
-    every step failing: the profile, --var, --secrets-file, the hosts (inventories, --limit) and the
-    --ssh-config. The run reads them again; what needs a host (its facts) is checked there."""
+    every step failing: the profile, --var, --secrets-file, the hosts (inventories, --limit), the
+    --ssh-config, secrets that are not set and a missing lab world. The run reads them again; what
+    needs a host (its facts) is checked there."""
     from labcheck.hosts.sshconfig import load_ssh_config
     from labcheck.runner.classrun import select_targets
-    from labcheck.scenario.model import choose_profile, parse_var_overrides
-    from labcheck.scenario.render import load_secrets_file
+    from labcheck.scenario.model import bind, choose_profile, parse_var_overrides
+    from labcheck.scenario.render import HOST_INDEPENDENT_ERRORS, load_secrets_file
 
     choose_profile(scenario, args.profile)
-    parse_var_overrides(args.var)
-    if args.secrets_file:
-        load_secrets_file(args.secrets_file)
+    overrides = parse_var_overrides(args.var)
+    secrets = load_secrets_file(args.secrets_file) if args.secrets_file else None
     found = select_targets(args)
     if any(not t.is_local for t in found):
         load_ssh_config(getattr(args, "ssh_config", None))
+    for target in found:
+        # Each host's variables with stand-in facts: a secret that is not set, or lab.* without a lab
+        # world, fails the same on every host. Other problems may depend on the host: its run reports them.
+        try:
+            bind(scenario, profile=args.profile, overrides=overrides, host_vars=target.vars, secrets=secrets,
+                 host_facts={"user": "", "uid": "", "home": "", "xdg_runtime_dir": "", "host": target.name,
+                             "machine": ""})
+        except HOST_INDEPENDENT_ERRORS:
+            raise
+        except UsageError:
+            pass
     return found
 
 

@@ -20,6 +20,14 @@ class SecretNotSet(UsageError):
     """secret('NAME') with NAME in neither the environment nor the secrets file."""
 
 
+class NoLabWorld(UsageError):
+    """lab.* used with no lab world running and no LABCHECK_* variables set."""
+
+
+# What a scenario's variables can lack whatever the host: found before any host is checked.
+HOST_INDEPENDENT_ERRORS = (SecretNotSet, NoLabWorld)
+
+
 def load_secrets_file(path: str | Path) -> dict[str, str]:
     """KEY=VALUE lines (blank lines and # comments ignored), as .env files have them."""
     secrets: dict[str, str] = {}
@@ -52,7 +60,7 @@ class LabInfo:
 
             self._world = LabWorld(self._environ.get("LABCHECK_STATE_DIR"))
             if not self._world.settings():
-                raise UsageError("no lab world is running and LABCHECK_SOURCE_REGISTRY is not set",
+                raise NoLabWorld("no lab world is running and LABCHECK_SOURCE_REGISTRY is not set",
                                  hint="run 'labcheck lab up' (or eval \"$(labcheck lab env)\")")
         return self._world
 

@@ -60,3 +60,20 @@ def test_plain_pytest_reports_it_as_a_usage_or_collection_error(files: Path, opt
     output = result.stdout + result.stderr
     assert result.returncode in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR), output
     assert message.replace("{tmp}", str(files)) in output and "INTERNALERROR" not in output, output
+
+
+@pytest.mark.parametrize(("mode", "options", "message"), [
+    ("verify", ["--profile", "live"], "secret 'QUAY_CREDS' is not set"),
+    ("check", ["--profile", "live"], "secret 'QUAY_CREDS' is not set"),
+    ("check", [], "no lab world is running and LABCHECK_SOURCE_REGISTRY is not set"),
+])
+def test_what_every_host_would_lack_is_one_line_before_any_check(tmp_path: Path, mode: str, options: list[str],
+                                                                  message: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABCHECK_") and k != "QUAY_CREDS"}
+    env["LABCHECK_STATE_DIR"] = str(tmp_path / "no-lab")  # no lab world there
+    result = subprocess.run([sys.executable, "-m", "labcheck.cli", mode, str(SCENARIO), *options], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"labcheck {mode}: {message}"), result.stderr
+    assert result.stdout == ""
