@@ -154,8 +154,8 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
         argv += ["-k", args.keyword]
     if args.exitfirst:
         argv.append("-x")
-    # Not pytest's unraisable-exception plugin: its gc.collect() at the end of the session cost
-    # up to a second over 30 hosts' SSH connections, to report warnings this view does not show.
+    # Not pytest's unraisable-exception plugin: it runs a gc.collect() at the end of the session
+    # (over every host's SSH objects) to report warnings that this view does not show.
     argv += ["-p", "no:warnings", "-p", "no:unraisableexception"]
     if args.mode == "check":
         argv += ["-p", "no:terminal"]
