@@ -61,7 +61,8 @@ class LabInfo:
             self._world = LabWorld(self._environ.get("LABCHECK_STATE_DIR"))
             if not self._world.settings():
                 raise NoLabWorld("no lab world is running and LABCHECK_SOURCE_REGISTRY is not set",
-                                 hint="run 'labcheck lab up' (or eval \"$(labcheck lab env)\")")
+                                 hint="run 'labcheck lab up', or eval \"$(labcheck lab env)\" "
+                                      "for a lab world elsewhere")
         return self._world
 
     def _get(self, name: str) -> str:
