@@ -6,11 +6,9 @@ Usage: .venv/bin/python bench/bench_copy.py [--size-mib 1024] [--state-dir DIR] 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -18,8 +16,8 @@ from common import (  # noqa: E402
     MiB,
     Measure,
     auth_file,
+    copy_bench,
     curl_blob,
-    lab_world,
     print_summary,
     print_table,
     push_big_image,
@@ -31,14 +29,8 @@ PATHS = ["registry→dir", "registry→registry"]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--state-dir")
-    args = parser.parse_args()
-    world, owned = lab_world(args.state_dir)
-    workdir = Path(tempfile.mkdtemp(prefix="labcheck-bench-"))
-    env = {**os.environ, **world.env()}
+    bench = copy_bench(__doc__)
+    args, world, owned, workdir, env = bench.args, bench.world, bench.owned, bench.workdir, bench.env
     tools = {
         "skopeo": skopeo_command("copy", "--quiet"),
         "labcheck": [sys.executable, "-m", "labcheck.cli", "copy", "--quiet"],

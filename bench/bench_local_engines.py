@@ -11,16 +11,13 @@ Usage: .venv/bin/python bench/bench_local_engines.py [--size-mib 1024] [--state-
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import MiB, Measure, lab_world, print_summary, print_table, push_big_image, skopeo_command, timed  # noqa: E402
+from common import MiB, Measure, copy_bench, print_summary, print_table, push_big_image, skopeo_command, timed  # noqa: E402
 
 PATHS = ["registry→docker-daemon", "docker-daemon→dir", "registry→containers-storage", "containers-storage→docker-daemon"]
 
@@ -30,14 +27,8 @@ def _quiet(argv: list[str], env: dict[str, str]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--state-dir")
-    args = parser.parse_args()
-    world, owned = lab_world(args.state_dir)
-    workdir = Path(tempfile.mkdtemp(prefix="labcheck-bench-"))
-    env = {**os.environ, **world.env()}
+    bench = copy_bench(__doc__)
+    args, world, owned, workdir, env = bench.args, bench.world, bench.owned, bench.workdir, bench.env
     daemon = f"unix://{world.docker_socket}"
     labcheck = [sys.executable, "-m", "labcheck.cli", "copy", "--quiet"]
 

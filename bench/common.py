@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import io
@@ -72,6 +73,28 @@ def lab_world(state_dir: str | None) -> tuple[LabWorld, bool]:
     print(f"bench: lab world in {world.state_dir}", file=sys.stderr)
     world.up(progress=lambda m: print(f"bench: {m}", file=sys.stderr))
     return world, owned
+
+
+@dataclass
+class CopyBench:
+    """What a copy benchmark measures with: its arguments, the lab world, a work directory, the tools' env."""
+
+    args: argparse.Namespace
+    world: LabWorld
+    owned: bool  # the benchmark started the lab world, so it stops it
+    workdir: Path
+    env: dict[str, str]
+
+
+def copy_bench(description: str | None) -> CopyBench:
+    """--size-mib, --rounds and --state-dir parsed; the lab world up; a fresh work directory."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--state-dir")
+    args = parser.parse_args()
+    world, owned = lab_world(args.state_dir)
+    return CopyBench(args, world, owned, Path(tempfile.mkdtemp(prefix="labcheck-bench-")), {**os.environ, **world.env()})
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class LabcheckError(Exception):
     """A failure a user can act on: printed as one line, with a hint when there is one."""
@@ -21,3 +23,11 @@ class UsageError(LabcheckError):
     """Bad input on the command line or in a file: exit code 2."""
 
     exit_code = 2
+
+
+def read_named_file(path: str | Path, what: str) -> str:
+    """The text of a file the user named; a UsageError `cannot read WHAT PATH: reason` otherwise."""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None

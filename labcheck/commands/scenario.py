@@ -115,19 +115,21 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 class _ResultsGrabber:
-    """Keeps a handle on the plugin's results after pytest.main returns; hands the run the
-    connection pool whose connections were opened while pytest started."""
+    """Keeps a handle on the plugin's results after pytest.main returns; hands the run the hosts
+    the pre-flight read and the connection pool whose connections were opened while pytest started."""
 
     results: RunResults | None = None
 
-    def __init__(self, pool: ConnectionPool | None = None) -> None:
+    def __init__(self, targets: list[Target], pool: ConnectionPool | None = None) -> None:
+        self.targets = targets
         self.pool = pool
 
     def pytest_configure(self, config) -> None:
-        from labcheck.runner.classrun import POOL_KEY
+        from labcheck.runner.classrun import POOL_KEY, TARGETS_KEY
         from labcheck.runner.plugin import RESULTS_KEY
 
         self.results = config.stash[RESULTS_KEY]
+        config.stash[TARGETS_KEY] = self.targets
         if self.pool is not None:
             config.stash[POOL_KEY] = self.pool
 
@@ -167,8 +169,8 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
 def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]:
     """The options read before pytest starts, so that a mistake is one line and exit 2 rather than
     every step failing: the profile, --var, --secrets-file, the hosts (inventories, --limit), the
-    --ssh-config, secrets that are not set and a missing lab world. The run reads them again; what
-    needs a host (its facts) is checked there."""
+    --ssh-config, secrets that are not set and a missing lab world. The run gets the hosts from
+    here; what needs a host (its facts) is checked by its run."""
     from labcheck.hosts.sshconfig import load_ssh_config
     from labcheck.runner.classrun import select_targets
     from labcheck.scenario.model import bind, choose_profile, parse_var_overrides
@@ -217,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no scenario file {path}")
     scenario = load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
     found = _check_options(args, scenario)
-    grabber = _ResultsGrabber(_connect_early(args, found))
+    grabber = _ResultsGrabber(found, _connect_early(args, found))
     with redacted_output():
         code = pytest.main(_pytest_args(args, path), plugins=[grabber])
     results = grabber.results

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from labcheck.errors import UsageError
+from labcheck.errors import UsageError, read_named_file
 from labcheck.hosts.inventory import Inventory
 from labcheck.hosts.targets import Target
 
@@ -54,10 +54,7 @@ class _Tree:
 
 def load_ansible_inventory(path: str | Path) -> Inventory:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read the Ansible inventory {path}: {exc.strerror or exc}") from None
+    text = read_named_file(path, "the Ansible inventory")
     tree = _Tree()
     try:
         data = yaml.safe_load(text)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labcheck.errors import UsageError
+from labcheck.errors import UsageError, read_named_file
 from labcheck.hosts.targets import Target, unique_names
 from labcheck.scenario.yamlload import YamlSyntaxError, load_yaml
 
@@ -57,10 +57,7 @@ class InventoryError(UsageError):
 def load_inventory(path: str | Path) -> Inventory:
     """Read class.yaml; every problem is an InventoryError naming file:line."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read the inventory {path}: {exc.strerror or exc}") from None
+    text = read_named_file(path, "the inventory")
     try:
         loaded = load_yaml(text)
     except YamlSyntaxError as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import paramiko
 
-from labcheck.errors import UsageError
+from labcheck.errors import read_named_file
 from labcheck.hosts.targets import Target
 
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
@@ -18,10 +18,7 @@ def load_ssh_config(path: str | None) -> paramiko.SSHConfig | None:
     if path is None:
         default = Path(os.path.expanduser(DEFAULT_SSH_CONFIG))
         return paramiko.SSHConfig.from_path(str(default)) if default.is_file() else None
-    try:
-        return paramiko.SSHConfig.from_path(os.path.expanduser(path))
-    except OSError as exc:
-        raise UsageError(f"cannot read --ssh-config {path}: {exc.strerror or exc}") from None
+    return paramiko.SSHConfig.from_text(read_named_file(os.path.expanduser(path), "--ssh-config"))
 
 
 def resolve(target: Target, config: paramiko.SSHConfig | None) -> Target:

@@ -32,6 +32,7 @@ from labcheck.scenario.render import load_secrets_file
 TARGETS_KEY = pytest.StashKey[list[Target]]()
 POOL_KEY = pytest.StashKey[ConnectionPool]()
 QUERIES_KEY = pytest.StashKey[QueryCache]()
+INPUTS_KEY = pytest.StashKey[tuple[dict[str, str], "dict[str, str] | None"]]()
 
 
 def add_options(group: Any) -> None:
@@ -105,6 +106,15 @@ def pool(config: pytest.Config) -> ConnectionPool:
     return config.stash[POOL_KEY]
 
 
+def run_inputs(config: pytest.Config) -> tuple[dict[str, str], dict[str, str] | None]:
+    """--var overrides and the --secrets-file's secrets, read once per run for every host."""
+    if INPUTS_KEY not in config.stash:
+        secrets_file = config.getoption("labcheck_secrets_file")
+        config.stash[INPUTS_KEY] = (parse_var_overrides(config.getoption("labcheck_var")),
+                                    load_secrets_file(secrets_file) if secrets_file else None)
+    return config.stash[INPUTS_KEY]
+
+
 def query_cache(config: pytest.Config) -> QueryCache:
     """The run's registry answers, shared by every host."""
     if QUERIES_KEY not in config.stash:
@@ -139,11 +149,9 @@ class HostTarget:
             return self.session
         host = pool(self.config).host(self.target)
         facts = gather_facts(host, self.name)
-        secrets_file = self.config.getoption("labcheck_secrets_file")
-        bound = bind(self.scenario, profile=self.config.getoption("labcheck_profile"),
-                     overrides=parse_var_overrides(self.config.getoption("labcheck_var")),
-                     host_facts=facts, host_vars=self.target.vars,
-                     secrets=load_secrets_file(secrets_file) if secrets_file else None)
+        overrides, secrets = run_inputs(self.config)
+        bound = bind(self.scenario, profile=self.config.getoption("labcheck_profile"), overrides=overrides,
+                     host_facts=facts, host_vars=self.target.vars, secrets=secrets)
         env = dict(bound.env)
         env.update({k: str(bound.render(v, where=f"env {k} of {self.name}")) for k, v in self.target.env.items()})
         driver_name = self.config.getoption("labcheck_driver") or ("native" if self.target.is_local else "skopeo")

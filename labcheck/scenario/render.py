@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 
 import jinja2
 
-from labcheck.errors import UsageError
+from labcheck.errors import UsageError, read_named_file
 from labcheck.report.redact import REDACTOR, Redactor
 
 # Names every template may use besides the scenario's vars.
@@ -31,10 +31,7 @@ HOST_INDEPENDENT_ERRORS = (SecretNotSet, NoLabWorld)
 def load_secrets_file(path: str | Path) -> dict[str, str]:
     """KEY=VALUE lines (blank lines and # comments ignored), as .env files have them."""
     secrets: dict[str, str] = {}
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read --secrets-file {path}: {exc.strerror or exc}") from None
+    lines = read_named_file(path, "--secrets-file").splitlines()
     for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -85,10 +82,7 @@ class LabInfo:
     def dest_creds(self) -> str:
         """The destination registry's `user:password`, marked secret."""
         path = self.dest_creds_file
-        try:
-            value = Path(path).read_text().strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read the lab's destination credentials {path}: {exc.strerror or exc}") from None
+        value = read_named_file(path, "the lab's destination credentials").strip()
         self._redactor.add(value)
         return value
 
