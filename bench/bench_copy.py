@@ -30,7 +30,7 @@ PATHS = ["registry→dir", "registry→registry"]
 
 def main() -> int:
     bench = copy_bench(__doc__)
-    args, world, owned, workdir, env = bench.args, bench.world, bench.owned, bench.workdir, bench.env
+    args, world, workdir, env = bench.args, bench.world, bench.workdir, bench.env
     tools = {
         "skopeo": skopeo_command("copy", "--quiet"),
         "labcheck": [sys.executable, "-m", "labcheck.cli", "copy", "--quiet"],
@@ -59,10 +59,7 @@ def main() -> int:
         print()
         print_summary(rows, PATHS)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if owned and not args.state_dir:
-            world.down()
-            shutil.rmtree(world.state_dir, ignore_errors=True)
+        bench.close()
     return 0
 
 

@@ -28,7 +28,7 @@ def _quiet(argv: list[str], env: dict[str, str]) -> None:
 
 def main() -> int:
     bench = copy_bench(__doc__)
-    args, world, owned, workdir, env = bench.args, bench.world, bench.owned, bench.workdir, bench.env
+    args, world, workdir, env = bench.args, bench.world, bench.workdir, bench.env
     daemon = f"unix://{world.docker_socket}"
     labcheck = [sys.executable, "-m", "labcheck.cli", "copy", "--quiet"]
 
@@ -78,12 +78,9 @@ def main() -> int:
         print()
         print_summary(rows, PATHS)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
         docker_rmi("bench-src:latest")
         podman_rmi("localhost/bench-src:latest")
-        if owned and not args.state_dir:
-            world.down()
-            shutil.rmtree(world.state_dir, ignore_errors=True)
+        bench.close()
     return 0
 
 

@@ -85,6 +85,13 @@ class CopyBench:
     workdir: Path
     env: dict[str, str]
 
+    def close(self) -> None:
+        """Remove the work directory, and the lab world when the benchmark started it."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.owned and not self.args.state_dir:
+            self.world.down()
+            shutil.rmtree(self.world.state_dir, ignore_errors=True)
+
 
 def copy_bench(description: str | None) -> CopyBench:
     """--size-mib, --rounds and --state-dir parsed; the lab world up; a fresh work directory."""
