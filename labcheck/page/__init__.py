@@ -1,0 +1,1 @@
+"""The course page: its shell commands and documented results (file:line), run in the lab sandbox, drift lint."""
