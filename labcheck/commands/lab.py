@@ -1,4 +1,4 @@
-"""`labcheck lab up|down|status|env`: the offline lab world."""
+"""`labcheck lab up|down|status|env|shell`: the offline lab world and its sandbox."""
 
 from __future__ import annotations
 
@@ -35,6 +35,19 @@ def register(subparsers) -> None:
         "LABCHECK_DEST_CREDS_FILE names the 0600 file holding the destination registry's user:password; "
         "the password itself is never printed.",
     ).set_defaults(func=_env)
+    shell = actions.add_parser(
+        "shell", help="a shell, or one command, in the lab sandbox where the course page's names work",
+        usage="labcheck lab shell [-h] [-- COMMAND [ARG ...]]",
+        description="Run an interactive shell, or one command (after --), inside the lab sandbox: a network "
+        "namespace where registry.fedoraproject.org and quay.io are the lab world's registries (port 443, "
+        "certificates from the lab CA, which is trusted there), /var/run/docker.sock is the lab's dockerd, "
+        "and skopeo, podman and docker use the lab world's configuration. $HOME and the rest of the "
+        "environment are the caller's. The machine's own /etc/hosts, resolver and trust store are untouched. "
+        "Needs root. The exit status is the command's.",
+        epilog="example: labcheck lab shell -- skopeo inspect docker://registry.fedoraproject.org/fedora",
+    )
+    shell.add_argument("shell_command", nargs=argparse.REMAINDER, metavar="COMMAND", help=argparse.SUPPRESS)
+    shell.set_defaults(func=_shell)
 
 
 def _world(args: argparse.Namespace):
@@ -78,3 +91,32 @@ def _status(args: argparse.Namespace) -> int:
 def _env(args: argparse.Namespace) -> int:
     sys.stdout.write(_world(args).env_script())
     return 0
+
+
+def _shell(args: argparse.Namespace) -> int:
+    import os
+
+    command = list(args.shell_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    world = _world(args)
+    if not command:
+        command = _interactive_shell(world.sandbox.dir)
+        _say("a shell in the lab sandbox: registry.fedoraproject.org and quay.io are the lab world's; "
+             "'exit' leaves it")
+    argv, env = world.sandbox_command(command)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(argv[0], argv, env)  # the command's exit status and signals are the caller's to see
+
+
+def _interactive_shell(sandbox_dir) -> list[str]:
+    """The user's shell, interactive; bash gets a prompt that says where it is."""
+    import os
+
+    shell = os.environ.get("SHELL") or "/bin/bash"
+    if os.path.basename(shell) != "bash":
+        return [shell, "-i"]
+    rcfile = sandbox_dir / "bashrc"
+    rcfile.write_text('[ -f ~/.bashrc ] && . ~/.bashrc\nPS1="(lab sandbox) ${PS1:-\\$ }"\n')
+    return [shell, "--rcfile", str(rcfile), "-i"]

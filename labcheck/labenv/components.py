@@ -16,8 +16,13 @@ DEST_USER = "student+fedora"
 PASSWORD_ALPHABET = string.ascii_uppercase + string.digits
 
 
-def registry_config(root: Path, *, port: int, tls_dir: Path, htpasswd: Path | None) -> dict:
-    """A distribution 2.8 config: HTTPS on 127.0.0.1:port, filesystem storage, deletes allowed."""
+def registry_config(root: Path, *, port: int, tls_dir: Path, htpasswd: Path | None, address: str = "127.0.0.1",
+                    certificate: tuple[Path, Path] | None = None) -> dict:
+    """A distribution 2.8 config: HTTPS on address:port, filesystem storage under root, deletes allowed.
+
+    certificate is (cert, key), by default the lab's server certificate for 127.0.0.1.
+    """
+    cert, key = certificate or (tls_dir / "server.crt", tls_dir / "server.key")
     config: dict = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
@@ -28,9 +33,9 @@ def registry_config(root: Path, *, port: int, tls_dir: Path, htpasswd: Path | No
             "maintenance": {"uploadpurging": {"enabled": False}},
         },
         "http": {
-            "addr": f"127.0.0.1:{port}",
+            "addr": f"{address}:{port}",
             "secret": secrets.token_hex(16),
-            "tls": {"certificate": str(tls_dir / "server.crt"), "key": str(tls_dir / "server.key")},
+            "tls": {"certificate": str(cert), "key": str(key)},
             "headers": {"X-Content-Type-Options": ["nosniff"]},
         },
     }
@@ -39,11 +44,14 @@ def registry_config(root: Path, *, port: int, tls_dir: Path, htpasswd: Path | No
     return config
 
 
-def write_registry(root: Path, *, port: int, tls_dir: Path, htpasswd: Path | None) -> Path:
+def write_registry(root: Path, *, port: int, tls_dir: Path, htpasswd: Path | None, address: str = "127.0.0.1",
+                   certificate: tuple[Path, Path] | None = None, config_name: str = "config.yml") -> Path:
+    """The config file of a registry whose storage is root/data (registries serving one store share it)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "data").mkdir(exist_ok=True)
-    path = root / "config.yml"
-    path.write_text(yaml.safe_dump(registry_config(root, port=port, tls_dir=tls_dir, htpasswd=htpasswd)))
+    path = root / config_name
+    path.write_text(yaml.safe_dump(registry_config(root, port=port, tls_dir=tls_dir, htpasswd=htpasswd,
+                                                   address=address, certificate=certificate)))
     return path
 
 
@@ -55,14 +63,28 @@ def ensure_dest_credentials(creds_file: Path, htpasswd: Path) -> None:
     fd = os.open(creds_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(f"{DEST_USER}:{password}")
-    # -i reads the password from stdin, so it never shows on a command line.
-    result = subprocess.run(["htpasswd", "-niB", DEST_USER], input=password, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise LabcheckError("htpasswd failed to hash the destination password",
-                            hint="is apache2-utils installed?")
     fd = os.open(htpasswd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(result.stdout.strip() + "\n")
+        handle.write(htpasswd_entry(DEST_USER, password) + "\n")
+
+
+def ensure_htpasswd_user(htpasswd: Path, user: str, password: str) -> None:
+    """Add user to the htpasswd file unless it already has an entry."""
+    lines = htpasswd.read_text().splitlines() if htpasswd.exists() else []
+    if any(line.split(":", 1)[0] == user for line in lines):
+        return
+    fd = os.open(htpasswd, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(htpasswd_entry(user, password) + "\n")
+
+
+def htpasswd_entry(user: str, password: str) -> str:
+    """`user:bcrypt-hash`, the form distribution's htpasswd auth reads."""
+    # -i reads the password from stdin, so it never shows on a command line.
+    result = subprocess.run(["htpasswd", "-niB", user], input=password, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LabcheckError("htpasswd failed to hash a registry password", hint="is apache2-utils installed?")
+    return result.stdout.strip()
 
 
 def dockerd_argv(data_root: Path, exec_root: Path, sockets: list[str], pidfile: Path) -> list[str]:

@@ -38,18 +38,21 @@ class Daemon:
         except (FileNotFoundError, IndexError, ProcessLookupError):
             return None
         # A reused pid runs another program; a zombie is gone in all but name.
-        if state == "Z" or os.path.basename(cmdline) != os.path.basename(exe.strip()):
+        if state == "Z" or os.path.basename(cmdline) not in {os.path.basename(name) for name in exe.split()}:
             return None
         return pid
 
-    def start(self, argv: list[str], *, env: dict[str, str] | None = None) -> int:
+    def start(self, argv: list[str], *, env: dict[str, str] | None = None, program: str | None = None) -> int:
+        """Start argv detached; program is what ends up running when argv[0] execs it (nsenter …)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, env=env, close_fds=True,
             )
-        self.pid_file.write_text(f"{process.pid}\n{argv[0]}\n")
+        # Either name is this daemon: argv[0] until it has exec'd program.
+        names = dict.fromkeys([program or argv[0], argv[0]])
+        self.pid_file.write_text(f"{process.pid}\n{' '.join(names)}\n")
         return process.pid
 
     def stop(self, *, timeout: float = 20.0) -> bool:

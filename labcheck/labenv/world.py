@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from labcheck.engine.unix_http import ping as docker_ping
 from labcheck.errors import LabcheckError, UsageError
 from labcheck.labenv import components
 from labcheck.labenv.process import Daemon, free_port, port_is_free
+from labcheck.labenv.sandbox import (HTTPS_PORT, PAGE_DEST_PASSWORD, PAGE_DEST_USER, PAGE_REGISTRIES, PageRegistry,
+                                     Sandbox, SandboxError, require_sandbox_support)
 from labcheck.labenv.seed import SEED_REPOSITORY, build_seed, push_seed, sha256_digest
-from labcheck.labenv.tls import ensure_lab_pki
+from labcheck.labenv.tls import ensure_lab_pki, ensure_names_certificate
 
 SYSTEM_DOCKER_SOCKET = Path("/var/run/docker.sock")
 # Unix socket paths are limited to 108 bytes; dockerd's containerd sockets live deep in exec-root.
@@ -55,6 +58,9 @@ class LabWorld:
         self.source = Daemon("source-registry", self.run_dir)
         self.dest = Daemon("dest-registry", self.run_dir)
         self.dockerd = Daemon("dockerd", self.run_dir)
+        self.sandbox = Sandbox(self.state_dir)
+        self.page_registries = {registry.name: Daemon(f"sandbox-{registry.role}-registry", self.run_dir)
+                                for registry in PAGE_REGISTRIES}
 
     # --- persisted settings -------------------------------------------------------------
 
@@ -120,14 +126,19 @@ class LabWorld:
         htpasswd = self.state_dir / "registries" / "dest" / "htpasswd"
         htpasswd.parent.mkdir(parents=True, exist_ok=True)
         components.ensure_dest_credentials(self.creds_file, htpasswd)
+        components.ensure_htpasswd_user(htpasswd, PAGE_DEST_USER, PAGE_DEST_PASSWORD)
 
         self._start_registry(self.source, "source", settings["source_port"], None, progress)
         self._start_registry(self.dest, "dest", settings["dest_port"], htpasswd, progress)
         self._start_dockerd(settings, progress)
         components.write_podman_config(self.podman_dir)
+        self._start_sandbox(htpasswd, progress)
 
         self._wait("source registry", self.source, lambda: self._registry_answers(self.source_registry))
         self._wait("destination registry", self.dest, lambda: self._registry_answers(self.dest_registry))
+        for registry in PAGE_REGISTRIES:
+            self._wait(f"sandbox's {registry.name} registry", self.page_registries[registry.name],
+                       lambda registry=registry: self._page_registry_answers(registry))
         self._wait("dockerd", self.dockerd, lambda: docker_ping(str(self.docker_socket)), timeout=60)
         progress("seeding the source registry with fedora:38, 39, 40 and latest")
         self.seed()
@@ -167,6 +178,41 @@ class LabWorld:
                                            tls_dir=self.tls_dir, htpasswd=htpasswd)
         progress(f"starting the {role} registry on 127.0.0.1:{port}")
         daemon.start(["docker-registry", "serve", str(config)], env=_clean_env())
+
+    def _start_sandbox(self, htpasswd: Path, progress) -> None:
+        """The sandbox's network namespace, and in it the source and destination registries again,
+        on port 443 under the page's names, serving the same storage."""
+        if not self.sandbox.exists():
+            progress(f"creating the sandbox (network namespace {self.sandbox.name}) with "
+                     + " and ".join(registry.name for registry in PAGE_REGISTRIES))
+        self.sandbox.create()
+        certificate = ensure_names_certificate(self.tls_dir, [registry.name for registry in PAGE_REGISTRIES])
+        for registry in PAGE_REGISTRIES:
+            daemon = self.page_registries[registry.name]
+            if daemon.pid() is not None:
+                continue
+            if not self.sandbox.port_is_free(registry.address, HTTPS_PORT):
+                raise SandboxError(f"port {HTTPS_PORT} of {registry.name} ({registry.address}) is taken inside "
+                                   f"the sandbox {self.sandbox.name}",
+                                   hint=f"stop what listens there (ip netns pids {self.sandbox.name}), "
+                                        "or 'labcheck lab down' and up again")
+            config = components.write_registry(
+                self.state_dir / "registries" / registry.role, port=HTTPS_PORT, tls_dir=self.tls_dir,
+                htpasswd=htpasswd if registry.role == "dest" else None, address=registry.address,
+                certificate=certificate, config_name="config-sandbox.yml")
+            daemon.start([*self.sandbox.daemon_prefix(), "docker-registry", "serve", str(config)], env=_clean_env(),
+                         program="docker-registry")
+
+    def _page_registry_answers(self, registry: PageRegistry) -> bool:
+        try:
+            with self.sandbox.connect(registry.address, HTTPS_PORT, timeout=2) as sock:
+                context = ssl.create_default_context(cafile=str(self.tls_dir / "ca.crt"))
+                with context.wrap_socket(sock, server_hostname=registry.name) as tls:
+                    tls.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {registry.name}\r\nConnection: close\r\n\r\n".encode())
+                    status_line = tls.recv(64).split(b"\r\n", 1)[0].split()
+        except (OSError, ssl.SSLError):
+            return False
+        return len(status_line) > 1 and status_line[1] in (b"200", b"401")
 
     def _start_dockerd(self, settings: dict, progress) -> None:
         if self.dockerd.pid() is not None:
@@ -244,10 +290,13 @@ class LabWorld:
                                     capture_output=True, text=True)
             if result.stdout.strip():
                 stopped.append("podman containers")
-        for daemon in (self.dockerd, self.dest, self.source):
+        for daemon in (*self.page_registries.values(), self.dockerd, self.dest, self.source):
             if daemon.stop():
                 progress(f"stopped {daemon.name}")
                 stopped.append(daemon.name)
+        if self.sandbox.delete():
+            progress(f"removed the sandbox (network namespace {self.sandbox.name})")
+            stopped.append("sandbox")
         for sock in self.settings().get("docker_sockets", []):
             # dockerd removes its sockets on a clean exit; after a kill, remove what is ours.
             if _socket_path_free(Path(sock)):
@@ -260,13 +309,20 @@ class LabWorld:
         settings = self.settings()
         if not settings:
             return [ComponentStatus(name, "-", False, "never started") for name in
-                    ("source-registry", "dest-registry", "dockerd", "podman")]
+                    ("source-registry", "dest-registry",
+                     *(daemon.name for daemon in self.page_registries.values()), "dockerd", "podman")]
         rows = []
         for daemon, registry in ((self.source, self.source_registry), (self.dest, self.dest_registry)):
             pid = daemon.pid()
             healthy = pid is not None and self._registry_answers(registry)
             rows.append(ComponentStatus(daemon.name, f"https://{registry}", healthy,
                                         f"pid {pid}" if pid else "not running"))
+        for registry in PAGE_REGISTRIES:
+            daemon = self.page_registries[registry.name]
+            pid = daemon.pid()
+            healthy = pid is not None and self.sandbox.exists() and self._page_registry_answers(registry)
+            rows.append(ComponentStatus(daemon.name, f"https://{registry.name} (sandbox {self.sandbox.name})",
+                                        healthy, f"pid {pid}" if pid else "not running"))
         pid = self.dockerd.pid()
         sockets = settings.get("docker_sockets", [])
         healthy = pid is not None and bool(sockets) and docker_ping(sockets[0])
@@ -303,6 +359,16 @@ class LabWorld:
             "CONTAINERS_REGISTRIES_CONF": str(podman / "registries.conf"),
             "CONTAINERS_STORAGE_CONF": str(podman / "storage.conf"),
         }
+
+    def sandbox_command(self, argv: list[str]) -> tuple[list[str], dict[str, str]]:
+        """(argv, environment) that run argv inside the lab sandbox with the lab world's configuration."""
+        if not self.settings():
+            raise SandboxError(f"no lab world in {self.state_dir}", hint="run 'labcheck lab up' first")
+        if not self.sandbox.exists() or any(d.pid() is None for d in self.page_registries.values()):
+            raise SandboxError(f"the lab sandbox of {self.state_dir} is not up", hint="run 'labcheck lab up'")
+        require_sandbox_support()
+        env = {**os.environ, **self.env(), "LABCHECK_SANDBOX": self.sandbox.name}
+        return self.sandbox.enter_argv(argv, ca_bundle=self.ca_bundle, docker_socket=self.docker_socket), env
 
     def env_script(self) -> str:
         lines = [f"export {name}={shlex.quote(value)}" for name, value in self.env().items()]
