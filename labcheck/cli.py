@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "labcheck.commands.copy",
     "labcheck.commands.scenario",
     "labcheck.commands.report",
+    "labcheck.commands.page",
 ]
 
 
