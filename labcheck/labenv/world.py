@@ -362,11 +362,11 @@ class LabWorld:
 
     def sandbox_command(self, argv: list[str]) -> tuple[list[str], dict[str, str]]:
         """(argv, environment) that run argv inside the lab sandbox with the lab world's configuration."""
+        require_sandbox_support()
         if not self.settings():
             raise SandboxError(f"no lab world in {self.state_dir}", hint="run 'labcheck lab up' first")
         if not self.sandbox.exists() or any(d.pid() is None for d in self.page_registries.values()):
             raise SandboxError(f"the lab sandbox of {self.state_dir} is not up", hint="run 'labcheck lab up'")
-        require_sandbox_support()
         env = {**os.environ, **self.env(), "LABCHECK_SANDBOX": self.sandbox.name}
         return self.sandbox.enter_argv(argv, ca_bundle=self.ca_bundle, docker_socket=self.docker_socket), env
 
