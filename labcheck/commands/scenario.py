@@ -56,8 +56,12 @@ def register(subparsers) -> None:
         parser.set_defaults(func=_run, mode=mode)
     lint = subparsers.add_parser("lint", help="validate scenario files; report every problem as file:line:col",
                                  description="Validate scenario files against the format. Exit 0 when all are "
-                                 "valid, 2 when any has a problem.")
+                                 "valid, 2 when any has a problem. With --page, also check that the scenario "
+                                 "still encodes the course page: exit 1 on drift (each problem as page.md:LINE "
+                                 "and scenario.yaml:LINE), 2 on a usage error, 0 when they agree.")
     lint.add_argument("files", nargs="+", metavar="FILE")
+    lint.add_argument("--page", metavar="PAGE.md",
+                      help="the course page the scenario encodes (one scenario FILE): report where they drifted apart")
     lint.set_defaults(func=_lint)
     schema = subparsers.add_parser("schema", help="print the JSON Schema of scenario files",
                                    description="Print the JSON Schema that defines the scenario format "
@@ -106,12 +110,36 @@ def _schema(args: argparse.Namespace) -> int:
 def _lint(args: argparse.Namespace) -> int:
     from labcheck.scenario.lint import lint_file
 
+    if args.page and len(args.files) != 1:
+        raise UsageError("lint --page takes one scenario file", hint="labcheck lint --page PAGE.md SCENARIO")
     problems = [p for name in args.files for p in lint_file(Path(name))]
     for problem in problems:
         print(problem)
-    if not problems:
-        print(f"{len(args.files)} scenario file(s) valid", file=sys.stderr)
-    return 2 if problems else 0
+    if problems:
+        return 2
+    if args.page:
+        return _lint_page(Path(args.page), Path(args.files[0]))
+    print(f"{len(args.files)} scenario file(s) valid", file=sys.stderr)
+    return 0
+
+
+def _lint_page(page_path: Path, scenario_path: Path) -> int:
+    """Drift between a course page and its scenario: exit 1 when there is any."""
+    from labcheck.page.drift import page_drift
+    from labcheck.page.parse import parse_page
+    from labcheck.scenario.model import load_scenario
+
+    page = parse_page(page_path)
+    for credential in page.credentials:
+        REDACTOR.add(credential)  # public on the page, yet never printed
+    drifts = page_drift(page, load_scenario(scenario_path))
+    for drift in drifts:
+        print(REDACTOR.redact(str(drift)))
+    if drifts:
+        print(f"{len(drifts)} drift(s) between {page_path} and {scenario_path}", file=sys.stderr)
+        return 1
+    print(f"{scenario_path} encodes {page_path}: {len(page.commands)} page command(s), no drift", file=sys.stderr)
+    return 0
 
 
 class _ResultsGrabber:

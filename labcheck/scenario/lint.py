@@ -185,7 +185,7 @@ class _Linter:
             profile_vars = profile.get("vars") if isinstance(profile, dict) and isinstance(profile.get("vars"), dict) else {}
             contexts[name] = set(top_vars) | set(profile_vars) | BUILTIN_NAMES
         for path, text in _strings(self.data, ()):
-            if path and path[0] in ("id",) or "{" not in text:
+            if path and path[0] in ("id",) or "{" not in text or _is_page_text(path):
                 continue
             try:
                 parsed = environment.parse(text)
@@ -200,6 +200,11 @@ class _Linter:
                 for name in sorted(used - defined):
                     where = f" (profile '{profile_name}')" if profile_name and len(contexts) > 1 and only_profile is None else ""
                     yield self.at(path, f"undefined variable '{name}' in {self.describe(path)}{where}")
+
+
+def _is_page_text(path: Path_) -> bool:
+    """A course page's command, quoted verbatim: not a template (`{{.Id}}` is docker's, not jinja's)."""
+    return path[:1] == ("page",) or (len(path) > 2 and path[0] == "steps" and path[2] == "page")
 
 
 def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:

@@ -10,7 +10,7 @@ from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, Redactor
 from labcheck.scenario.lint import Problem, lint_file
 from labcheck.scenario.render import Renderer, resolve_vars
-from labcheck.scenario.yamlload import load_yaml
+from labcheck.scenario.yamlload import LoadedYaml, load_yaml
 
 
 class ScenarioError(UsageError):
@@ -25,6 +25,32 @@ def _actions(value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """A course page command a step encodes, verbatim, and the scenario line that names it."""
+
+    command: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ReplacedCommand:
+    """A page command the lab world stands in for (the Docker CE install, `exit`), and why."""
+
+    command: str
+    reason: str
+    line: int
+
+
+@dataclass(frozen=True)
+class PageBinding:
+    """The scenario's `page:`: the course page it encodes and the page commands it replaces."""
+
+    path: Path  # resolved against the scenario file's directory
+    line: int
+    replaced: tuple[ReplacedCommand, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +70,7 @@ class Step:
     retry_delay: float = 1.0
     timeout: float | None = None
     line: int = 1
+    page: tuple[PageRef, ...] = ()  # the page commands this step encodes
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,7 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_profile: str | None = None
+    page: PageBinding | None = None
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
@@ -98,6 +126,8 @@ def _load(path: Path) -> Scenario:
             description=raw.get("description", ""), requires=list(raw.get("requires", [])),
             retries=raw.get("retries", 0), retry_delay=float(raw.get("retry_delay", 1.0)),
             timeout=raw.get("timeout"), line=loaded.position(("steps", index)).line,
+            page=tuple(PageRef(command, loaded.position(("steps", index, "page", n)).line)
+                       for n, command in enumerate(raw.get("page", []))),
         )
         for index, raw in enumerate(data["steps"])
     ]
@@ -105,7 +135,19 @@ def _load(path: Path) -> Scenario:
         path=path, id=data["id"], title=data["title"], steps=steps, description=data.get("description", ""),
         version=str(data.get("version", "")), vars=dict(data.get("vars", {})), env=dict(data.get("env", {})),
         profiles=dict(data.get("profiles", {})), default_profile=data.get("default_profile"),
+        page=_page_binding(path, data.get("page"), loaded),
     )
+
+
+def _page_binding(path: Path, raw: dict[str, Any] | None, loaded: LoadedYaml) -> PageBinding | None:
+    if raw is None:
+        return None
+    replaced = tuple(
+        ReplacedCommand(item["command"], item["reason"], loaded.position(("page", "replaced", n, "command")).line)
+        for n, item in enumerate(raw.get("replaced", []))
+    )
+    return PageBinding(path=path.parent / raw["path"], line=loaded.position(("page", "__key__")).line,
+                       replaced=replaced)
 
 
 def parse_var_overrides(items: list[str]) -> dict[str, str]:

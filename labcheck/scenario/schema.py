@@ -93,6 +93,12 @@ def scenario_schema() -> dict[str, Any]:
             "retries": {"type": "integer", "minimum": 0, "maximum": 100},
             "retry_delay": {"type": "number", "minimum": 0},
             "timeout": {"type": "number", "exclusiveMinimum": 0},
+            "page": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "minItems": 1,
+                "description": "the course page's commands this step encodes, verbatim",
+            },
         },
         "required": ["id", "title", "verify"],
         "additionalProperties": False,
@@ -105,6 +111,26 @@ def scenario_schema() -> dict[str, Any]:
             "env": env,
             "lab_env": {"type": "boolean", "description": "export the lab world's environment to commands"},
         },
+        "additionalProperties": False,
+    }
+    replaced = {
+        "type": "object",
+        "properties": {
+            "command": {"type": "string", "minLength": 1, "description": "the page's command, verbatim"},
+            "reason": {"type": "string", "minLength": 1, "description": "why the lab world stands in for it"},
+        },
+        "required": ["command", "reason"],
+        "additionalProperties": False,
+    }
+    page = {
+        "type": "object",
+        "description": "the course page this scenario encodes (`labcheck lint --page`, `labcheck page run`)",
+        "properties": {
+            "path": {"type": "string", "minLength": 1, "description": "the page, relative to the scenario file"},
+            "replaced": {"type": "array", "items": replaced,
+                         "description": "page commands that set up what the lab world already provides"},
+        },
+        "required": ["path"],
         "additionalProperties": False,
     }
     return {
@@ -122,6 +148,7 @@ def scenario_schema() -> dict[str, Any]:
             "profiles": {"type": "object", "propertyNames": {"pattern": ID_PATTERN}, "additionalProperties": profile},
             "default_profile": {"type": "string"},
             "steps": {"type": "array", "items": step, "minItems": 1},
+            "page": page,
         },
         "required": ["id", "title", "steps"],
         "additionalProperties": False,
