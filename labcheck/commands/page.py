@@ -34,7 +34,8 @@ def register(subparsers) -> None:
         "print, with IDs, digests, sizes and dates never compared. Commands the scenario declares replaced "
         "by the lab world (installing Docker CE, starting it, exit) are listed, not run. "
         "Exit codes: 0 every command did what the page says; 1 one did not (its page line is named); "
-        "2 a usage error (no such page, no shell command, no sandbox); 4 labcheck itself failed.",
+        "2 a usage error (no such page, no shell command, no sandbox) or a command that did not finish within "
+        "--timeout; 4 labcheck itself failed.",
     )
     run.add_argument("page", metavar="PAGE.md", help="the course page, e.g. course/05-skopeo-moving-sharing.md")
     run.add_argument("--scenario", metavar="FILE",
@@ -105,6 +106,8 @@ def _run(args: argparse.Namespace) -> int:
     counts = {status: sum(1 for r in results if r.status == status) for status in ("passed", "failed", "skipped")}
     print(f"page run {path.name}: {counts['passed']} passed, {counts['failed']} failed, "
           f"{counts['skipped']} replaced by the lab world ({len(page.commands)} commands)")
+    if plugin.timed_out:
+        return 2  # a page command that hangs: the page, not the lab, needs a fix (or --timeout a larger limit)
     return 1 if counts["failed"] or len(results) != len(page.commands) else 0
 
 
@@ -116,9 +119,10 @@ def _reset(world, binding, page) -> None:
     env.update(binding.secrets(page))
     result = subprocess.run(sandbox_argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["(no output)"])[-1]
-        raise UsageError(f"could not undo the lab before the page runs: {REDACTOR.redact(last)}",
-                         hint="--no-reset runs the page on the lab as it is")
+        # The page's commands still run: what they then report is closer to the cause than this.
+        failed = [line.strip() for line in result.stdout.splitlines() if "undo failed" in line]
+        last = (failed or result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["(no output)"])[-1]
+        _say(f"warning: not everything could be undone before the page runs ({last}); it runs on the lab as it is")
 
 
 def _say(message: str) -> None:

@@ -51,7 +51,7 @@ def bind_page(scenario: Scenario) -> Binding:
     if binding is None:
         raise UsageError(f"{scenario.path} names no page (its `page:` is missing)")
     return Binding(scenario, {r.command: r.reason for r in binding.replaced},
-                   dict(getattr(binding, "secrets", {}) or {}))
+                   dict(binding.secrets))
 
 
 def find_binding(page: Page, scenario_path: str | None) -> Binding | None:
@@ -71,7 +71,7 @@ def find_binding(page: Page, scenario_path: str | None) -> Binding | None:
                 scenario = load_scenario(candidate)
             except ScenarioError:
                 continue
-            if getattr(scenario, "page", None) is not None and scenario.page.path.resolve() == page.path.resolve():
+            if scenario.page is not None and scenario.page.path.resolve() == page.path.resolve():
                 return bind_page(scenario)
     return None
 

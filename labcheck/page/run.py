@@ -91,7 +91,10 @@ def run_command(page: Page, command: PageCommand, *, enter: Enter, replaced: Map
 
 def _stderr_tail(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return f": {lines[-1][:300]}" if lines else ""
+    if not lines:
+        return ""
+    last = lines[-1]
+    return f": {last if len(last) <= 300 else '…' + last[-300:]}"  # the end holds the cause
 
 
 def _text(data: bytes) -> str:

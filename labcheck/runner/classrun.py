@@ -25,7 +25,7 @@ from labcheck.hosts.sshconfig import load_ssh_config
 from labcheck.hosts.targets import Target, parse_hosts_option, unique_names
 from labcheck.runner.drivers import make_driver
 from labcheck.runner.results import ERROR, UNREACHABLE, StepResult
-from labcheck.runner.steps import HostSession, run_step
+from labcheck.runner.steps import HostSession, credit_traceless, run_step
 from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
 from labcheck.scenario.render import load_secrets_file
 
@@ -238,9 +238,16 @@ def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: floa
         # run and reset change the host: one step after the other (requires, reverse undo order).
         for step in remaining:
             finish(step, lambda step=step: run_step(step, session, step_mode, host.results))
-        return
-    # verify and check change nothing, so no step depends on another's effects: the host's latency
-    # is paid once for several steps instead of once per step.
+    else:
+        _run_side_by_side(remaining, session, step_mode, host, finish)
+    if mode in READ_ONLY_MODES:
+        credit_traceless(work.steps, host.results)
+
+
+def _run_side_by_side(remaining: list[Step], session: HostSession, step_mode: str, host: HostTarget,
+                      finish: Callable[[Step, Callable[[], StepResult]], None]) -> None:
+    """verify and check change nothing, so no step depends on another's effects: the host's latency
+    is paid once for several steps instead of once per step."""
     with ThreadPoolExecutor(min(STEPS_AT_ONCE, len(remaining)), thread_name_prefix=f"labcheck-{host.name}") as steps:
         futures = [steps.submit(run_step, step, session, step_mode, {}) for step in remaining]
         for step, future in zip(remaining, futures):

@@ -63,6 +63,7 @@ class PageRun:
         self.results = RunResults(scenario_id=page.path.stem, scenario_title=page.title, mode=MODE,
                                   steps=[(step_id(c), c.text) for c in page.commands])
         self.started = datetime.now(timezone.utc)
+        self.timed_out: list[PageCommand] = []  # commands killed at the timeout: the run ends with exit 2
 
     def pytest_collect_file(self, parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
         if file_path.resolve() == self.page.path.resolve():
@@ -71,6 +72,8 @@ class PageRun:
 
     def run(self, command: PageCommand) -> StepResult:
         outcome = run_command(self.page, command, enter=self.enter, replaced=self.replaced, timeout=self.timeout)
+        if outcome.completed is not None and outcome.completed.exit_status is None:
+            self.timed_out.append(command)
         result = step_result(self.page, outcome)
         self.results.add(result)
         self.on_result(result)

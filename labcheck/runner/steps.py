@@ -148,3 +148,19 @@ def run_step(step: Step, session: HostSession, mode: str, earlier: dict[str, Ste
         return result
     finally:
         result.duration = time.monotonic() - started
+
+
+def credit_traceless(steps: list[Step], results: dict[str, StepResult]) -> None:
+    """A step that leaves no trace passed its checks, yet only a later step done shows the student did it.
+
+    Applied to verify and check: with no later step of the run passed, it is not done yet (its hint
+    says what to do). A run that checks no later step (-k) leaves it as its checks found it.
+    """
+    for index, step in enumerate(steps):
+        result = results.get(step.id)
+        if not step.leaves_no_trace or result is None or result.status != PASSED:
+            continue
+        later = [results[s.id] for s in steps[index + 1:] if s.id in results]
+        if later and not any(r.status == PASSED for r in later):
+            result.status = FAILED
+            result.reason = "not done yet: it leaves nothing on the host to check, and no later step is done"

@@ -51,6 +51,7 @@ class PageBinding:
     path: Path  # resolved against the scenario file's directory
     line: int
     replaced: tuple[ReplacedCommand, ...] = ()
+    secrets: dict[str, str] = field(default_factory=dict)  # secret name → the page's option that carries it
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Step:
     timeout: float | None = None
     line: int = 1
     page: tuple[PageRef, ...] = ()  # the page commands this step encodes
+    leaves_no_trace: bool = False  # done, for verify/check, only once a later step is done
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ def _load(path: Path) -> Scenario:
             description=raw.get("description", ""), requires=list(raw.get("requires", [])),
             retries=raw.get("retries", 0), retry_delay=float(raw.get("retry_delay", 1.0)),
             timeout=raw.get("timeout"), line=loaded.position(("steps", index)).line,
+            leaves_no_trace=bool(raw.get("leaves_no_trace", False)),
             page=tuple(PageRef(command, loaded.position(("steps", index, "page", n)).line)
                        for n, command in enumerate(raw.get("page", []))),
         )
@@ -147,7 +150,7 @@ def _page_binding(path: Path, raw: dict[str, Any] | None, loaded: LoadedYaml) ->
         for n, item in enumerate(raw.get("replaced", []))
     )
     return PageBinding(path=path.parent / raw["path"], line=loaded.position(("page", "__key__")).line,
-                       replaced=replaced)
+                       replaced=replaced, secrets=dict(raw.get("secrets", {})))
 
 
 def parse_var_overrides(items: list[str]) -> dict[str, str]:

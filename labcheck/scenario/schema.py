@@ -93,6 +93,10 @@ def scenario_schema() -> dict[str, Any]:
             "retries": {"type": "integer", "minimum": 0, "maximum": 100},
             "retry_delay": {"type": "number", "minimum": 0},
             "timeout": {"type": "number", "exclusiveMinimum": 0},
+            "leaves_no_trace": {"type": "boolean",
+                                "description": "the step changes nothing on the host (a remote inspect): its checks "
+                                               "show the host can do it, and verify/check count it done only once a "
+                                               "later step is done"},
             "page": {
                 "type": "array",
                 "items": {"type": "string", "minLength": 1},
@@ -129,6 +133,11 @@ def scenario_schema() -> dict[str, Any]:
             "path": {"type": "string", "minLength": 1, "description": "the page, relative to the scenario file"},
             "replaced": {"type": "array", "items": replaced,
                          "description": "page commands that set up what the lab world already provides"},
+            "secrets": {"type": "object", "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                        "additionalProperties": {"type": "string", "pattern": "^--?[A-Za-z0-9-]+$"},
+                        "description": "secrets the page prints itself, by the command option that carries them "
+                                       "(QUAY_CREDS: --dest-creds): `labcheck page run` gives them to the reset "
+                                       "that precedes the page"},
         },
         "required": ["path"],
         "additionalProperties": False,
