@@ -51,6 +51,10 @@ class _Container:
     tab_line: int = 0
 
 
+def _innermost_tabs(containers: list[_Container]) -> _Container | None:
+    return next((c for c in reversed(containers) if c.tabs is not None), None)
+
+
 def parse_page(path: str | Path) -> Page:
     """The page's shell commands in page order, each with what the page documents it printing.
 
@@ -97,8 +101,9 @@ class _Parser:
                 containers.append(_Container(name, line, _Tabs(line) if name == "tabs" else None))
                 continue
             tab = _TAB.match(text)
-            if tab and containers and containers[-1].tabs is not None:
-                containers[-1].tab, containers[-1].tab_line = tab.group("label"), line
+            tabs_container = _innermost_tabs(containers)
+            if tab and tabs_container is not None:
+                tabs_container.tab, tabs_container.tab_line = tab.group("label"), line
                 continue
             heading = _HEADING.match(text)
             if heading:
@@ -141,7 +146,7 @@ class _Parser:
         raise self.error(number + 1, f"unterminated code block (no closing {marker})")
 
     def take_block(self, block: _Block, containers: list[_Container]) -> None:
-        container = containers[-1] if containers else None
+        container = _innermost_tabs(containers)  # a block in a `::: tip` inside a tab belongs to the tab
         tabs = container.tabs if container else None
         label = container.tab if container else None
         if tabs is not None and label is not None and _RESULT_LABEL.match(label):

@@ -276,19 +276,22 @@ def test_containers_inside_tabs_and_fences_inside_other_containers(tmp_path: Pat
         "::: tabs",           # 6
         "@tab Input",         # 7
         "::: note",           # 8
-        "a note",             # 9
-        ":::",                # 10
-        "```sh",              # 11
-        "echo in-tab",        # 12
-        "```",                # 13
-        "@tab Result",        # 14
-        "```sh",              # 15
-        "# ok",               # 16
-        "```",                # 17
-        ":::",                # 18
+        "```sh",              # 9
+        "echo in-note",       # 10
+        "```",                # 11
+        ":::",                # 12
+        "```sh",              # 13
+        "echo in-tab",        # 14
+        "```",                # 15
+        "@tab Result",        # 16
+        "```sh",              # 17
+        "# ok",               # 18
+        "```",                # 19
+        ":::",                # 20
     ])))
-    assert [(c.line, c.text) for c in page.commands] == [(3, "echo in-tip"), (12, "echo in-tab")]
-    assert page.commands[1].result.lines == ((16, "ok"),)
+    assert [(c.line, c.text) for c in page.commands] == [(3, "echo in-tip"), (10, "echo in-note"), (14, "echo in-tab")]
+    assert page.commands[1].result is None
+    assert page.commands[2].result.lines == ((18, "ok"),)
 
 
 # --- errors: one line naming file:line, exit 2 ---------------------------------------------------
