@@ -25,6 +25,11 @@ class UsageError(LabcheckError):
     exit_code = 2
 
 
+class ScenarioValueError(UsageError):
+    """A scenario value that is wrong once rendered on a host (a template that fails to render, a
+    regular expression that does not compile): a scenario error, exit 2, even when a step finds it."""
+
+
 def read_named_file(path: str | Path, what: str) -> str:
     """The text of a file the user named; a UsageError `cannot read WHAT PATH: reason` otherwise."""
     try:

@@ -11,6 +11,7 @@ from labcheck.checks.expectations import matches, show
 from labcheck.checks.jsonpath import PathError, lookup
 from labcheck.checks.schema import TEXT_OR_LIST, as_list, params
 from labcheck.checks.trace import Trace, last_line
+from labcheck.errors import ScenarioValueError
 
 SCHEMA = params(
     {
@@ -40,6 +41,7 @@ def command(
     json: dict[str, Any] | None = None,  # noqa: A002 - the parameter's name in scenarios
 ) -> CheckResult:
     """Run a shell command on the host; check its exit status, what it prints and fields of its JSON output."""
+    pattern = _regex(stdout_matches) if stdout_matches is not None else None
     trace = Trace(ctx, "command", f"`{run}` succeeds with the expected output")
     result = trace.run(run)
     if result.rc != exit_status:
@@ -54,12 +56,20 @@ def command(
             if piece not in text:
                 return trace.failed(f"`{run}` did not print {piece!r} on {stream}",
                                     expected=f"{stream} contains {piece!r}", actual=_short(text))
-    if stdout_matches is not None and re.search(stdout_matches, result.stdout, re.MULTILINE) is None:
+    if pattern is not None and pattern.search(result.stdout) is None:
         return trace.failed(f"the output of `{run}` does not match /{stdout_matches}/",
                             expected=f"stdout matches /{stdout_matches}/", actual=_short(result.stdout))
     if json:
         return _check_json(trace, run, result.stdout, json)
     return trace.passed(expected=f"exit status {exit_status}", actual=f"exit status {result.rc}")
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    """stdout_matches compiled; the linter checks it unless it is a template, so it is checked again rendered."""
+    try:
+        return re.compile(pattern, re.MULTILINE)
+    except re.error as exc:
+        raise ScenarioValueError(f"stdout_matches {pattern!r} is not a valid regular expression: {exc}") from None
 
 
 def _check_json(trace: Trace, run: str, stdout: str, wanted: dict[str, Any]) -> CheckResult:

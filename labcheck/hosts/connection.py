@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 from typing import Any
 
@@ -80,6 +81,27 @@ def _no_delay(client: paramiko.SSHClient) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def drain(channel: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
+    """stdout and stderr of a command, read together until both end: a command that fills the
+    channel's window on one stream while the other is still open would otherwise wait forever
+    for a reader. socket.timeout when neither stream says anything for timeout seconds."""
+    stdout: list[bytes] = []
+    stderr: list[bytes] = []
+    while True:
+        while channel.recv_ready():
+            stdout.append(channel.recv(65536))
+        while channel.recv_stderr_ready():
+            stderr.append(channel.recv_stderr(65536))
+        if channel.eof_received or channel.closed:
+            if not (channel.recv_ready() or channel.recv_stderr_ready()):
+                return b"".join(stdout), b"".join(stderr)
+            continue
+        # The channel's pipe is set by data on either stream, by EOF and by close.
+        readable, _, _ = select.select([channel], [], [], timeout)
+        if not readable:
+            raise socket.timeout()
+
+
 class PooledBackend(ParamikoBackend):
     """testinfra's paramiko backend over a connection it is given: every command a new channel of it.
 
@@ -98,10 +120,10 @@ class PooledBackend(ParamikoBackend):
             raise HostUnreachable("the SSH connection was closed", kind=LOST)
         channel = transport.open_session(timeout=self.command_timeout)
         try:
-            channel.settimeout(self.command_timeout)
             channel.exec_command(command)
-            stdout = b"".join(iter(lambda: channel.recv(65536), b""))
-            stderr = b"".join(iter(lambda: channel.recv_stderr(65536), b""))
+            stdout, stderr = drain(channel, self.command_timeout)
+            if not channel.status_event.wait(self.command_timeout):
+                raise socket.timeout()
             return channel.recv_exit_status(), stdout, stderr
         finally:
             channel.close()

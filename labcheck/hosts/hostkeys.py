@@ -1,4 +1,5 @@
-"""Host keys: checked against known_hosts; trust on first use only when asked; a changed key is refused."""
+"""Host keys: checked against the user's and the system's known_hosts; trust on first use only when asked;
+a changed key is refused."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 
 import paramiko
 
+from labcheck.errors import UsageError
 from labcheck.hosts.errors import HOST_KEY_UNKNOWN, HostUnreachable
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+# OpenSSH's GlobalKnownHostsFile default: where classrooms often distribute their machines' keys.
+SYSTEM_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -18,15 +22,26 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 
 class KnownHosts:
-    """One known_hosts file shared by every connection of a run (thread-safe)."""
+    """The known_hosts files of a run (the user's, where new keys are recorded, and the system's),
+    shared by every connection (thread-safe)."""
 
-    def __init__(self, path: str | None = None, *, accept_new: bool = False) -> None:
+    def __init__(self, path: str | None = None, *, accept_new: bool = False,
+                 system_paths: tuple[str, ...] = SYSTEM_KNOWN_HOSTS) -> None:
         self.path = Path(os.path.expanduser(path or DEFAULT_KNOWN_HOSTS))
         self.accept_new = accept_new
         self._lock = threading.Lock()
         self.keys = paramiko.HostKeys()
-        if self.path.is_file():
-            self.keys.load(str(self.path))
+        self.read_from: list[Path] = []
+        for known in (*map(Path, system_paths), self.path):  # later files add to earlier ones
+            try:
+                self.keys.load(str(known))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if known == self.path:
+                    raise UsageError(f"cannot read the known hosts {known}: {exc.strerror or exc}") from None
+                continue  # a system file this user may not read: ssh skips it too
+            self.read_from.append(known)
         self.recorded: list[str] = []  # host names whose key this run recorded
 
     def apply(self, client: paramiko.SSHClient) -> None:
@@ -39,7 +54,8 @@ class KnownHosts:
     def missing(self, hostname: str, key: paramiko.PKey) -> None:
         if not self.accept_new:
             raise HostUnreachable(
-                f"unknown host key {fingerprint(key)} for {hostname}: it is not in {self.path}",
+                f"unknown host key {fingerprint(key)} for {hostname}: it is in none of "
+                f"{', '.join(map(str, dict.fromkeys([*self.read_from, self.path])))}",
                 kind=HOST_KEY_UNKNOWN)
         with self._lock:
             if self.keys.lookup(hostname) is None or key.get_name() not in self.keys.lookup(hostname):

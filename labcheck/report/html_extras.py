@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from html import escape
+from html import escape as html_escape
+
 import pytest
 
 from labcheck.checks.base import excerpt
@@ -14,6 +15,11 @@ STYLE = ("<style>.labcheck-step{font-family:sans-serif;font-size:13px;padding:4p
          ".labcheck-step td,.labcheck-step th{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left}"
          ".labcheck-step pre{margin:0;white-space:pre-wrap;max-width:60em}"
          ".labcheck-step .ok{color:#1a7f37}.labcheck-step .bad{color:#b42318;font-weight:bold}</style>")
+
+
+def escape(text: str) -> str:
+    """text for HTML, its secrets masked first: once escaped, a secret holding & or ' no longer reads as itself."""
+    return html_escape(REDACTOR.redact(text))
 
 
 def _pre(text: str | None) -> str:

@@ -4,37 +4,68 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html.entities
 import logging
 import re
 import sys
 import threading
 from typing import Any, Callable, Iterator
-from urllib.parse import quote, quote_plus
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4  # shorter fragments would mask ordinary words
 
 
-def leak_forms(value: str) -> set[str]:
-    """value, its password part (for user:password), base64 and URL-encoded forms of both."""
+def _char(c: str) -> str:
+    """A regex for one character of a secret as any output may have encoded it, once or nested:
+    backslash-escaped (JSON, repr, shell), \\uXXXX, an HTML/XML entity (&amp;amp;… included), %XX
+    (%25XX included). Each output escapes differently, and often one encoding wraps another (a
+    shell-quoted command in a JSON string in an HTML page), so no list of whole forms is complete."""
+    if c.isascii() and c.isalnum():
+        return c
+    code = ord(c)
+    name = html.entities.codepoint2name.get(code) or {"'": "apos"}.get(c)
+    forms = [re.escape(c),
+             rf"&(?:amp;)*(?:#0*{code};|#[xX](?i:0*{code:x});" + (f"|{name};" if name else "") + ")",
+             "".join(rf"%(?:25)*(?i:{byte:02x})" for byte in c.encode())]
+    units = c.encode("utf-16-be")
+    forms.append(r"\\*".join(rf"\\u(?i:{units[i]:02x}{units[i + 1]:02x})" for i in range(0, len(units), 2)))
+    if c == " ":
+        forms.append(r"\+")
+    # Any of them escaped by backslashes, once or nested (JSON in JSON, repr of a shell word).
+    return r"\\*(?:" + "|".join(forms) + ")"
+
+
+# A single quote inside a shell-quoted word: closed, quoted otherwise, reopened.
+_SHELL_QUOTE = "(?:" + "|".join("".join(_char(c) for c in form) for form in ("'\"'\"'", "'\\''")) + ")"
+
+
+def secret_pattern(value: str) -> str:
+    """A regex matching value in its plain form and every escaped or quoted form of it (see _char)."""
+    return "".join(f"(?:{_char(c)}|{_SHELL_QUOTE})" if c == "'" else _char(c) for c in value)
+
+
+def leak_patterns(value: str) -> dict[str, int]:
+    """Regexes for value and its password part (for user:password), in every escaped or quoted form,
+    URL-encoded, and base64-encoded; each with the length of what it stands for (longest is tried first)."""
     parts = {value}
     user, sep, password = value.partition(":")
     if sep and len(password) >= MIN_SECRET_LENGTH:
         parts.add(password)
-    forms: set[str] = set()
+    patterns: dict[str, int] = {}
     for part in parts:
         raw = part.encode()
-        forms.update({part, quote(part, safe=""), quote_plus(part, safe=""),
-                      base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
-                      base64.b64encode(raw).decode().rstrip("=")})
-    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+        encoded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+        patterns[secret_pattern(part)] = len(part)
+        patterns.update({re.escape(form): len(form) for form in encoded | {form.rstrip("=") for form in encoded}})
+    return patterns
 
 
 class Redactor:
-    """The set of secrets of a run; redact() masks all of them in text."""
+    """The set of secrets of a run; redact() masks all of them, in every form, in text."""
 
     def __init__(self) -> None:
-        self._forms: set[str] = set()
+        self._secrets: set[str] = set()
+        self._patterns: dict[str, int] = {}
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
@@ -42,22 +73,22 @@ class Redactor:
         if not value or len(value) < MIN_SECRET_LENGTH:
             return
         with self._lock:
-            new = leak_forms(value) - self._forms
-            if new:
-                self._forms |= new
+            if value not in self._secrets:
+                self._secrets.add(value)
+                self._patterns.update(leak_patterns(value))
                 self._pattern = None
 
     def __bool__(self) -> bool:
-        return bool(self._forms)
+        return bool(self._secrets)
 
     def redact(self, text: str) -> str:
-        if not self._forms or not text:
+        if not self._secrets or not text:
             return text
         with self._lock:
             if self._pattern is None:
-                # Longest first, so a password inside its own base64 form cannot shadow it.
-                alternatives = sorted(self._forms, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(a) for a in alternatives))
+                # Longest first, so a password cannot mask the middle of its own user:password.
+                alternatives = sorted(self._patterns, key=self._patterns.__getitem__, reverse=True)
+                self._pattern = re.compile("|".join(alternatives))
             pattern = self._pattern
         return pattern.sub(MASK, text)
 

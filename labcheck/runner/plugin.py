@@ -110,6 +110,9 @@ class StepItem(pytest.Item):
                 results.usage_errors.append(str(self.target.error))
             raise self.target.error
         result = self.target.results[self.step.id]
+        session = self.target.session
+        if session is not None and self.step.id in session.scenario_errors:
+            results.usage_errors.append(str(session.scenario_errors[self.step.id]))
         if result.status == UNREACHABLE and self.target.unreachable:
             results.host_errors[self.target.name] = self.target.unreachable
         if result.status == SKIPPED:

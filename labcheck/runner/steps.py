@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from labcheck.checks.base import CHECKS, CheckContext, CheckResult
 from labcheck.checks.query_cache import QueryCache
-from labcheck.errors import LabcheckError
+from labcheck.errors import LabcheckError, ScenarioValueError
 from labcheck.hosts.errors import HostUnreachable
 from labcheck.runner.drivers import StepDriver
 from labcheck.runner.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
@@ -26,6 +26,8 @@ class HostSession:
     bound: BoundScenario
     driver: StepDriver
     cache: QueryCache | None = None  # registry answers shared with the run's other hosts
+    # Steps whose scenario values failed once rendered here (exit 2, not a failed check), by step id.
+    scenario_errors: dict[str, ScenarioValueError] = field(default_factory=dict)
 
 
 def describe_action(action: dict[str, Any]) -> str:
@@ -103,6 +105,8 @@ def run_check(check: dict[str, Any], step: Step, session: HostSession) -> CheckR
     rendered = session.bound.render(params or {}, where=f"step '{step.id}' check {name}")
     try:
         return CHECKS[name].function(session.context, **rendered)
+    except ScenarioValueError as exc:
+        raise ScenarioValueError(f"step '{step.id}' check {name}: {exc.message}", hint=exc.hint) from None
     except LabcheckError as exc:
         return CheckResult(name, False, f"{name} check", reason=str(exc))
 
@@ -140,6 +144,10 @@ def run_step(step: Step, session: HostSession, mode: str, earlier: dict[str, Ste
         return result
     except HostUnreachable:
         raise
+    except ScenarioValueError as exc:  # the scenario's mistake, not the host's: the run exits 2
+        session.scenario_errors[step.id] = exc
+        result.status, result.reason = ERROR, str(exc)
+        return result
     except LabcheckError as exc:
         result.status, result.reason = FAILED, str(exc)
         return result

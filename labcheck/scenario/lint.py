@@ -12,7 +12,7 @@ import jinja2.meta
 import jsonschema
 
 from labcheck.checks.base import CHECKS
-from labcheck.scenario.render import BUILTIN_NAMES
+from labcheck.scenario.render import BUILTIN_NAMES, ScenarioSandbox, unsafe_attributes
 from labcheck.scenario.schema import ACTIONS, scenario_schema
 from labcheck.scenario.yamlload import LoadedYaml, Path_, YamlSyntaxError, load_yaml
 
@@ -69,7 +69,8 @@ class _Linter:
     # --- the schema ---------------------------------------------------------------------
 
     def schema_problems(self) -> Iterator[Problem]:
-        validator = jsonschema.Draft202012Validator(scenario_schema())
+        validator = jsonschema.Draft202012Validator(scenario_schema(),
+                                                    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
         for error in validator.iter_errors(self.data):
             yield from self.explain(error)
 
@@ -109,6 +110,13 @@ class _Linter:
             if isinstance(error.instance, str) and ("{{" in error.instance or "{%" in error.instance):
                 return  # a template: its rendered value is checked when the step runs
             yield self.at(path, f"{self.describe(path)} {error.instance!r} should match {error.validator_value}")
+            return
+        if error.validator == "format":
+            if isinstance(error.instance, str) and ("{{" in error.instance or "{%" in error.instance):
+                return  # a template: its rendered value is checked when the step runs
+            yield self.at(path, f"{self.describe(path)} {error.instance!r} is not a valid "
+                                f"{FORMAT_NAMES.get(error.validator_value, error.validator_value)}"
+                                + (f": {error.cause}" if error.cause else ""))
             return
         yield self.at(path, f"{self.describe(path)}: {error.message}")
 
@@ -177,7 +185,7 @@ class _Linter:
     # --- templates: syntax and undefined variables ---------------------------------------
 
     def template_problems(self) -> Iterator[Problem]:
-        environment = jinja2.Environment()
+        environment = ScenarioSandbox()
         top_vars = self.data.get("vars") if isinstance(self.data.get("vars"), dict) else {}
         profiles = self.data.get("profiles") if isinstance(self.data.get("profiles"), dict) else {}
         contexts: dict[str, set[str]] = {}
@@ -192,6 +200,9 @@ class _Linter:
             except jinja2.TemplateSyntaxError as exc:
                 yield self.at(path, f"template error in {self.describe(path)}: {exc.message}")
                 continue
+            for name in unsafe_attributes(parsed)[:1]:
+                yield self.at(path, f"template error in {self.describe(path)}: attribute '{name}' is not "
+                                    "allowed (templates render in a sandbox: no attribute starting with '_')")
             used = jinja2.meta.find_undeclared_variables(parsed)
             only_profile = path[1] if len(path) > 1 and path[0] == "profiles" else None
             for profile_name, defined in contexts.items():
@@ -205,6 +216,11 @@ class _Linter:
 def _is_page_text(path: Path_) -> bool:
     """A course page's command, quoted verbatim: not a template (`{{.Id}}` is docker's, not jinja's)."""
     return path[:1] == ("page",) or (len(path) > 2 and path[0] == "steps" and path[2] == "page")
+
+
+# How a problem names each `format` of the schema; every format the schema uses is checked
+# (tests/unit/test_lint.py makes sure the format checker knows each one).
+FORMAT_NAMES = {"regex": "regular expression"}
 
 
 def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:

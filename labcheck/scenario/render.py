@@ -1,4 +1,4 @@
-"""Rendering a scenario's templates: jinja2 with StrictUndefined, vars, profiles, secrets and the lab world."""
+"""Rendering a scenario's templates: sandboxed jinja2 with StrictUndefined, vars, profiles, secrets and the lab world."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import jinja2
+import jinja2.sandbox
 
-from labcheck.errors import UsageError, read_named_file
+from labcheck.errors import ScenarioValueError, UsageError, read_named_file
 from labcheck.report.redact import REDACTOR, Redactor
 
 # Names every template may use besides the scenario's vars.
@@ -96,10 +97,50 @@ class LabInfo:
         return self._lab_world().env()
 
 
+# The longest string or list a template may build with `*`, and the largest exponent of `**`: a
+# scenario from elsewhere must not exhaust the grader's memory or CPU.
+MAX_REPEAT = 1_000_000
+MAX_EXPONENT = 1_000
+
+
+class TemplateTooCostly(jinja2.sandbox.SecurityError):
+    """A template that would build a huge value."""
+
+
+class ScenarioSandbox(jinja2.sandbox.SandboxedEnvironment):
+    """jinja2's sandbox (no attribute starting with `_`, no unsafe callables, ranges capped), with
+    repetition and powers bounded as well. Templates render on the grader's machine, whoever wrote them."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
+            raise TemplateTooCostly(f"an exponent above {MAX_EXPONENT} is not allowed in a template")
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int) \
+                        and len(sequence) * count > MAX_REPEAT:
+                    raise TemplateTooCostly(f"a template may not build more than {MAX_REPEAT} items with *")
+        return super().call_binop(context, operator, left, right)
+
+
+def unsafe_attributes(parsed: jinja2.nodes.Template) -> list[str]:
+    """Attributes a template reads that the sandbox refuses (`lab.__class__`, `x['_y']`), found
+    without rendering: the linter reports them at the template's line."""
+    # find_all walks a chain outside in (`a.b.c` gives c, then b): reversed, names come as written.
+    names = [node.attr for node in parsed.find_all(jinja2.nodes.Getattr)][::-1]
+    names += [node.arg.value for node in parsed.find_all(jinja2.nodes.Getitem)
+              if isinstance(node.arg, jinja2.nodes.Const) and isinstance(node.arg.value, str)]
+    names += [node.args[0].value for node in parsed.find_all(jinja2.nodes.Filter)
+              if node.name == "attr" and node.args and isinstance(node.args[0], jinja2.nodes.Const)
+              and isinstance(node.args[0].value, str)]
+    return list(dict.fromkeys(name for name in names if name.startswith("_")))
+
+
 # One environment for every renderer: values (globals included) are passed at render time, so a
 # compiled template serves every host. Compiling is what rendering costs: a class of 30 hosts
 # renders the same few dozen strings for each host.
-_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+_JINJA = ScenarioSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -138,13 +179,24 @@ class Renderer:
         return value
 
     def render(self, text: str, *, where: str = "") -> str:
+        where = where or "a template"
         try:
             return compiled(text).render(self.values)
+        except UsageError:
+            raise  # secret() or lab.* said what is missing
+        except TemplateTooCostly as exc:
+            raise ScenarioValueError(f"template error in {where}: {exc.message}") from None
+        except jinja2.sandbox.SecurityError as exc:
+            raise ScenarioValueError(f"template error in {where}: {exc.message}",
+                                     hint="templates render in a sandbox: no attribute starting with '_'") from None
         except jinja2.UndefinedError as exc:
-            raise UsageError(f"undefined variable in {where or 'a template'}: {exc.message}",
-                             hint="define it under vars, in the profile, or with --var NAME=VALUE") from None
-        except jinja2.TemplateSyntaxError as exc:
-            raise UsageError(f"template error in {where or 'a template'}: {exc.message}") from None
+            raise ScenarioValueError(f"undefined variable in {where}: {exc.message}",
+                                     hint="define it under vars, in the profile, or with --var NAME=VALUE") from None
+        except jinja2.TemplateError as exc:
+            raise ScenarioValueError(f"template error in {where}: {exc.message}") from None
+        except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+            # An expression that fails for its values ({{ 1/0 }}, {{ 1 + 'a' }}): the scenario's mistake.
+            raise ScenarioValueError(f"template error in {where}: {exc.__class__.__name__}: {exc}") from None
 
     def render_data(self, value: Any, *, where: str = "") -> Any:
         """Every string inside value rendered (keys are left as they are)."""

@@ -77,3 +77,41 @@ def test_what_every_host_would_lack_is_one_line_before_any_check(tmp_path: Path,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"labcheck {mode}: {message}"), result.stderr
     assert result.stdout == ""
+
+
+RUNTIME_HOSTILE = """\
+id: hostile-at-run
+title: Values that are wrong only once rendered
+vars:
+  pattern: "(["
+steps:
+  - id: regex
+    title: A regex from a variable
+    verify:
+      - command: {run: "true", stdout_matches: "{{ pattern }}"}
+  - id: escape
+    title: A computed attribute name
+    verify:
+      - command: {run: "echo {{ lab|attr('_' ~ '_class__') }}"}
+  - id: fine
+    title: An ordinary step
+    verify:
+      - command: {run: "true"}
+"""
+
+
+def test_a_scenario_value_wrong_once_rendered_is_exit_2_and_the_other_steps_still_run(tmp_path: Path) -> None:
+    scenario = tmp_path / "hostile.yaml"
+    scenario.write_text(RUNTIME_HOSTILE)
+    result = subprocess.run([sys.executable, "-m", "labcheck.cli", "verify", str(scenario), "--hosts", "local://"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert errors == [
+        "labcheck verify: step 'regex' check command: stdout_matches '([' is not a valid regular expression: "
+        "unterminated character set at position 1",
+        "labcheck verify: template error in step 'escape' check command.run: access to attribute '__class__' of "
+        "'LabInfo' object is unsafe. (templates render in a sandbox: no attribute starting with '_')",
+    ], result.stderr
+    assert "verify hostile-at-run on local: 1/3 steps passed" in result.stdout
+    assert "crashed" not in result.stdout + result.stderr

@@ -10,7 +10,7 @@ import pytest
 from labcheck.errors import UsageError
 from labcheck.hosts.ansible_inventory import load_ansible_inventory
 from labcheck.hosts.inventory import InventoryError, load_inventory
-from labcheck.hosts.sshconfig import parse_jump, resolve
+from labcheck.hosts.sshconfig import load_ssh_config, parse_jump, resolve
 from labcheck.hosts.targets import parse_hosts_option, parse_uri
 
 
@@ -166,3 +166,33 @@ def test_a_host_is_tried_once_per_run_even_when_connected_early() -> None:
     finally:
         server.close()
         pool.close_all()
+
+
+def test_ssh_config_includes_are_followed_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh" / "conf.d").mkdir(parents=True)
+    (tmp_path / ".ssh" / "conf.d" / "10-class.conf").write_text("Host vm-1\n  HostName 10.0.0.11\n")
+    (tmp_path / ".ssh" / "conf.d" / "20-more.conf").write_text("Host vm-2\n  HostName 10.0.0.12\n"
+                                                               "Include ~/deeper.conf\n")
+    (tmp_path / "deeper.conf").write_text("Host vm-3\n  HostName 10.0.0.13\n")
+    (tmp_path / "in-block.conf").write_text("HostName 10.0.0.20\n")
+    main = tmp_path / "config"
+    main.write_text("Host before\n  User early\n"
+                    "Include conf.d/*.conf missing-is-skipped.conf\n"  # relative: under ~/.ssh, as ssh does
+                    "Host after\n  Port 2200\n"
+                    "Host bastion\n  Include=\"~/in-block.conf\"\n  User jump\n")
+    config = load_ssh_config(str(main))
+    assert config.lookup("vm-1")["hostname"] == "10.0.0.11"
+    assert config.lookup("vm-2")["hostname"] == "10.0.0.12"
+    assert config.lookup("vm-3")["hostname"] == "10.0.0.13"
+    assert config.lookup("before")["user"] == "early" and config.lookup("after")["port"] == "2200"
+    # An Include inside a block applies to that block only, and the block goes on after it.
+    assert (config.lookup("bastion")["hostname"], config.lookup("bastion")["user"]) == ("10.0.0.20", "jump")
+    assert config.lookup("vm-1").get("user") is None
+
+
+def test_an_include_cycle_is_a_usage_error(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.conf"
+    loop.write_text(f"Host x\n  Include {loop}\n")
+    with pytest.raises(UsageError, match="Include nested more than 16 deep"):
+        load_ssh_config(str(loop))

@@ -36,6 +36,16 @@ EXPECTED = {
         (8, 9, "step id 'a' is used twice (first in step 1)"),
         (10, 5, "duplicate key 'title'"),
     ],
+    "hostile.yaml": [
+        (4, 11, "template error in vars.escape: attribute '__class__' is not allowed "
+                "(templates render in a sandbox: no attribute starting with '_')"),
+        (9, 48, "step 'a' verify.0.command.stdout_matches '([' is not a valid regular expression: "
+                "unterminated character set at position 1"),
+        (10, 24, "template error in step 'a' verify.1.command.run: attribute '__init__' is not allowed "
+                 "(templates render in a sandbox: no attribute starting with '_')"),
+        (11, 11, "template error in step 'a' hint: attribute '__self__' is not allowed "
+                 "(templates render in a sandbox: no attribute starting with '_')"),
+    ],
     "bad_action.yaml": [
         (7, 13, "step 'a' do.copy is missing 'dst'"),
         (9, 7, "each action has exactly one name; found run, delete"),
@@ -80,3 +90,43 @@ def test_unknown_profile_key_and_default_profile(tmp_path: Path) -> None:
     messages = [p.message for p in lint_file(scenario)]
     assert "default_profile 'nope' is not one of the profiles" in messages
     assert any(m.startswith("unknown key 'varz' in profiles.live; did you mean 'vars'?") for m in messages)
+
+
+def _formats(schema: object) -> set[str]:
+    if isinstance(schema, dict):
+        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
+        return found.union(*(_formats(v) for v in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_formats(v) for v in schema))
+    return set()
+
+
+def test_every_format_in_the_schema_is_checked_and_named() -> None:
+    """jsonschema ignores a format its checker does not know: each one the schema uses must be known."""
+    import jsonschema
+
+    from labcheck.scenario.lint import FORMAT_NAMES
+    from labcheck.scenario.schema import scenario_schema
+
+    used = _formats(scenario_schema())
+    assert used, "the schema uses no format at all: this test checks nothing"
+    assert used <= set(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+    assert used <= set(FORMAT_NAMES)
+
+
+def test_a_templated_regex_is_left_to_the_run(tmp_path: Path) -> None:
+    scenario = tmp_path / "t.yaml"
+    scenario.write_text("id: t\ntitle: T\nvars: {p: x}\nsteps:\n  - id: a\n    title: A\n    verify:\n"
+                        "      - command: {run: 'true', stdout_matches: '{{ p }}(['}\n")
+    assert lint_file(scenario) == []
+
+
+def test_a_hostile_scenario_is_exit_2_with_file_and_line_before_anything_runs() -> None:
+    path = CASES / "hostile.yaml"
+    result = subprocess.run([sys.executable, "-m", "labcheck.cli", "verify", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"labcheck verify: {path}:4:11: template error in vars.escape")
+    assert f"{path}:9:48: step 'a' verify.0.command.stdout_matches '([' is not a valid regular expression" \
+        in result.stderr
+    assert "Traceback" not in result.stderr and "crashed" not in result.stderr

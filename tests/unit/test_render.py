@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from labcheck.errors import UsageError
+from labcheck.errors import ScenarioValueError, UsageError
 from labcheck.report.redact import Redactor
 from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
 from labcheck.scenario.render import load_secrets_file
@@ -71,3 +71,38 @@ def test_var_overrides_parse() -> None:
     assert parse_var_overrides(["a=1", "b=x=y"]) == {"a": "1", "b": "x=y"}
     with pytest.raises(UsageError):
         parse_var_overrides(["novalue"])
+
+
+@pytest.mark.parametrize("template", [
+    "{{ lab.__class__.__mro__ }}",
+    "{{ lab|attr('_' ~ '_class__') }}",
+    "{{ secret.__self__.secrets }}",
+    "{{ lab._environ }}",
+    "{{ env.__globals__ }}",
+])
+def test_templates_cannot_reach_python_internals(template: str) -> None:
+    bound = bind(scenario(), environ={"HOME": "/root"}, redactor=Redactor())
+    with pytest.raises(ScenarioValueError, match=r"template error in hint: access to attribute '_\w*' .* is unsafe"):
+        bound.render(template, where="hint")
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("{{ 'x' * 100000000 }}", "may not build more than 1000000 items"),
+    ("{{ [1] * 10**7 }}", "may not build more than 1000000 items"),
+    ("{{ 2 ** 100000000 }}", "an exponent above 1000"),
+    ("{{ range(10**9)|list }}", "Range too big"),
+    ("{{ 1/0 }}", "ZeroDivisionError"),
+    ("{{ 1 + 'a' }}", "TypeError"),
+    ("{{ {}['nothing'] }}", "undefined variable"),
+    ("{% for %}", "template error"),
+])
+def test_a_template_that_fails_is_a_scenario_error_not_a_crash(template: str, message: str) -> None:
+    bound = bind(scenario(), environ={}, redactor=Redactor())
+    with pytest.raises(ScenarioValueError, match=message):
+        bound.render(template, where="hint")
+
+
+def test_ordinary_templates_still_work_in_the_sandbox() -> None:
+    bound = bind(scenario(vars={"name": "fedora", "tags": "38 39"}), environ={}, redactor=Redactor())
+    assert bound.render("{{ name|upper }}:{{ tags.split()|join(',') }} {{ '-' * 3 }} {{ 2 ** 10 }}") \
+        == "FEDORA:38,39 --- 1024"
