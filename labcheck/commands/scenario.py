@@ -34,7 +34,8 @@ EXIT_CODES = ("exit codes: 0 all passed; 1 a check failed; 2 scenario or usage e
 def register(subparsers) -> None:
     for mode, help_text in MODE_HELP.items():
         parser = subparsers.add_parser(mode, help=help_text, description=f"{help_text}. {EXIT_CODES}.")
-        parser.add_argument("scenario", metavar="SCENARIO", help="a scenario file (scenarios/*.yaml)")
+        parser.add_argument("scenario", metavar="SCENARIO",
+                            help="a scenario file, or the id of a shipped one (labcheck scenarios lists them)")
         if mode != "check":
             parser.add_argument("--hosts", default=None,
                                 help="comma-separated host URIs: local://, paramiko://user@host:port"
@@ -212,11 +213,10 @@ def _connect_early(args: argparse.Namespace, found: list[Target]) -> ConnectionP
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
+    from labcheck.scenario.catalog import resolve_scenario
     from labcheck.scenario.model import load_scenario
 
-    path = Path(args.scenario)
-    if not path.is_file():
-        raise UsageError(f"no scenario file {path}")
+    path = resolve_scenario(args.scenario)
     scenario = load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
     found = _check_options(args, scenario)
     grabber = _ResultsGrabber(found, _connect_early(args, found))
