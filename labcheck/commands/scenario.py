@@ -189,7 +189,7 @@ def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]
         try:
             bind(scenario, profile=args.profile, overrides=overrides, host_vars=target.vars, secrets=secrets,
                  host_facts={"user": "", "uid": "", "home": "", "xdg_runtime_dir": "", "host": target.name,
-                             "machine": ""})
+                             "machine": "", "arch": "", "variant": ""})
         except HOST_INDEPENDENT_ERRORS:
             raise
         except UsageError:
@@ -244,6 +244,8 @@ def print_check_view(results: RunResults) -> None:
     """A student's view: each step ✔/✘ with its title, the hint for the first failed step, k/n done."""
     for host, steps in results.hosts.items():
         print(f"{results.scenario_title} ({host})")
+        if host in results.profile_why:
+            print(f"  {results.profile_why[host]}")
         first_failed = None
         for step_id, title in results.steps:
             result = steps.get(step_id)
@@ -263,14 +265,19 @@ def print_check_view(results: RunResults) -> None:
 
 
 def print_summary(results: RunResults) -> None:
+    reasons = dict.fromkeys(results.profile_why.values())
     if len(results.hosts) > 1:
         from labcheck.runner.classview import matrix
 
         print(f"{results.mode} {results.scenario_id}: {len(results.hosts)} hosts")
+        for reason in reasons:
+            hosts = [h for h, r in results.profile_why.items() if r == reason]
+            print(f"{reason}" + (f" ({', '.join(hosts)})" if len(reasons) > 1 else ""))
         print("\n".join(matrix(results)))
         return
     for host, steps in results.hosts.items():
         passed = sum(1 for r in steps.values() if r.status == PASSED)
         failed = [r for r in steps.values() if r.status == FAILED]
         print(f"{results.mode} {results.scenario_id} on {host}: {passed}/{len(results.steps)} steps passed"
-              + (f", {len(failed)} failed" if failed else ""))
+              + (f", {len(failed)} failed" if failed else "")
+              + (f" ({results.profile_why[host]})" if host in results.profile_why else ""))

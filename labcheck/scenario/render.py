@@ -13,7 +13,7 @@ from labcheck.errors import UsageError, read_named_file
 from labcheck.report.redact import REDACTOR, Redactor
 
 # Names every template may use besides the scenario's vars.
-BUILTIN_NAMES = frozenset({"home", "user", "host", "lab", "secret", "env", "profile"})
+BUILTIN_NAMES = frozenset({"home", "user", "host", "arch", "variant", "lab", "secret", "env", "profile"})
 
 
 class SecretNotSet(UsageError):
@@ -24,8 +24,20 @@ class NoLabWorld(UsageError):
     """lab.* used with no lab world running and no LABCHECK_* variables set."""
 
 
-# What a scenario's variables can lack whatever the host: found before any host is checked.
-HOST_INDEPENDENT_ERRORS = (SecretNotSet, NoLabWorld)
+# What a scenario's variables can lack whatever the host: found before any host is checked. (A
+# secret that is not set is not among them: only the steps that use it are left unchecked.)
+HOST_INDEPENDENT_ERRORS = (NoLabWorld,)
+
+
+class NeedsSecret(jinja2.StrictUndefined):
+    """The value of a variable that needs a secret which is not set: a template that uses it raises
+    the SecretNotSet, so only the steps that use the variable cannot be checked."""
+
+    __slots__ = ()
+
+    def __init__(self, error: SecretNotSet, name: str) -> None:
+        # Every use of an undefined value raises _undefined_exception(message): here, the secret's error.
+        super().__init__(name=name, exc=lambda message: error)  # type: ignore[arg-type]
 
 
 def load_secrets_file(path: str | Path) -> dict[str, str]:
@@ -50,6 +62,15 @@ class LabInfo:
         self._environ = environ
         self._redactor = redactor
         self._world = None
+
+    def where(self) -> str | None:
+        """Which lab world lab.* reads ("" never): LABCHECK_* variables or a state directory; None when none is there."""
+        if self._environ.get("LABCHECK_SOURCE_REGISTRY"):
+            return "the lab world of LABCHECK_SOURCE_REGISTRY"
+        from labcheck.labenv.world import LabWorld
+
+        world = LabWorld(self._environ.get("LABCHECK_STATE_DIR"))
+        return f"the lab world in {world.state_dir}" if world.settings() else None
 
     def _lab_world(self):
         if self._world is None:
@@ -112,14 +133,15 @@ class Renderer:
     """Renders template strings with one set of values; every secret read is registered for redaction."""
 
     def __init__(self, values: Mapping[str, Any], *, environ: Mapping[str, str] | None = None,
-                 secrets: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR) -> None:
+                 secrets: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR,
+                 lab: LabInfo | None = None) -> None:
         self.environ = dict(os.environ if environ is None else environ)
         self.secrets = dict(secrets or {})
         self.redactor = redactor
         self.globals: dict[str, Any] = {
             "secret": self.secret,
             "env": self.env,
-            "lab": LabInfo(self.environ, redactor),
+            "lab": lab if lab is not None else LabInfo(self.environ, redactor),
         }
         self.values: dict[str, Any] = {**self.globals, **values}
 
@@ -173,6 +195,8 @@ def resolve_vars(raw: Mapping[str, Any], base: Mapping[str, Any], make_renderer:
                 continue
             try:
                 resolved[name] = make_renderer(resolved).render(value, where=f"var '{name}'")
+            except SecretNotSet as exc:
+                resolved[name] = NeedsSecret(exc, name)  # fails the steps that use it, and only those
             except UsageError as exc:
                 if any(f"'{other}'" in exc.message for other in pending if other != name):
                     last_error = exc

@@ -87,3 +87,12 @@ def test_a_scenario_id_that_is_not_shipped_is_one_line(installed: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "labcheck check: no scenario file or shipped scenario 'no-such-lab' (shipped: skopeo-moving-sharing)"]
+
+
+def test_installed_without_a_lab_world_it_picks_live_and_says_so(installed: Path, tmp_path: Path) -> None:
+    # Only the step that needs QUAY_CREDS, which is not set: nothing is asked of the real registries.
+    result = _outside(installed, "check", "skopeo-moving-sharing", "-k", "registry-to-registry",
+                      env={"LABCHECK_STATE_DIR": str(tmp_path / "no-lab-world"), "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "profile live: found no lab world" in result.stdout.splitlines()[1]
+    assert "needs a secret: secret 'QUAY_CREDS' is not set" in result.stdout
