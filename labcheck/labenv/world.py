@@ -18,7 +18,7 @@ from labcheck.engine.options import Credentials, SideOptions
 from labcheck.engine.registry_client import RegistryClient
 from labcheck.engine.unix_http import ping as docker_ping
 from labcheck.errors import LabcheckError, UsageError
-from labcheck.labenv import components
+from labcheck.labenv import components, userenv
 from labcheck.labenv.process import Daemon, free_port, port_is_free
 from labcheck.labenv.seed import SEED_REPOSITORY, build_seed, push_seed, sha256_digest
 from labcheck.labenv.tls import ensure_lab_pki
@@ -125,6 +125,7 @@ class LabWorld:
         self._start_registry(self.dest, "dest", settings["dest_port"], htpasswd, progress)
         self._start_dockerd(settings, progress)
         components.write_podman_config(self.podman_dir)
+        userenv.write_rootless_conf(self.podman_dir / "containers.conf")
 
         self._wait("source registry", self.source, lambda: self._registry_answers(self.source_registry))
         self._wait("destination registry", self.dest, lambda: self._registry_answers(self.dest_registry))
@@ -302,6 +303,7 @@ class LabWorld:
             "CONTAINERS_CONF": str(podman / "containers.conf"),
             "CONTAINERS_REGISTRIES_CONF": str(podman / "registries.conf"),
             "CONTAINERS_STORAGE_CONF": str(podman / "storage.conf"),
+            userenv.ROOTLESS_CONF_VARIABLE: str(podman / userenv.ROOTLESS_CONF),
         }
 
     def env_script(self) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from labcheck.errors import UsageError
+from labcheck.labenv.userenv import for_user
 from labcheck.report.redact import REDACTOR, Redactor
 from labcheck.scenario.lint import Problem, lint_file
 from labcheck.scenario.render import LabInfo, Renderer, resolve_vars
@@ -191,6 +192,9 @@ def bind(scenario: Scenario, *, profile: str | None = None, overrides: Mapping[s
     renderer = make(values)
     env: dict[str, str] = {}
     if profile_data.get("lab_env"):
-        env.update(lab.env)
+        facts = dict(host_facts or {})
+        # A non-root user shares the lab world's registries, CA and Docker, never root's image store.
+        env.update(for_user(lab.env, uid=str(facts.get("uid", "")), runtime_dir=str(facts.get("runtime_dir", "")),
+                            session_runtime_dir=str(facts.get("xdg_runtime_dir", ""))))
     env.update({k: str(renderer.render(v, where=f"env.{k}")) for k, v in {**scenario.env, **profile_data.get("env", {})}.items()})
     return BoundScenario(scenario=scenario, profile=chosen, renderer=renderer, env=env, profile_why=choice.why)

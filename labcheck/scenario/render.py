@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 import jinja2
 
 from labcheck.errors import UsageError, read_named_file
+from labcheck.labenv.userenv import ROOTLESS_CONF_VARIABLE
 from labcheck.report.redact import REDACTOR, Redactor
 
 # Names every template may use besides the scenario's vars.
@@ -103,6 +104,9 @@ class LabInfo:
     def dest_creds(self) -> str:
         """The destination registry's `user:password`, marked secret."""
         path = self.dest_creds_file
+        if Path(path).is_file() and not os.access(path, os.R_OK):  # a student not granted them: only their steps wait
+            raise SecretNotSet(f"the lab's destination credentials ({path}) are not readable by this user",
+                               hint="a member of the lab's docker group may read them (gpasswd -a USER docker)")
         value = read_named_file(path, "the lab's destination credentials").strip()
         self._redactor.add(value)
         return value
@@ -113,7 +117,8 @@ class LabInfo:
         names = ("LABCHECK_SOURCE_REGISTRY", "LABCHECK_DEST_REGISTRY", "LABCHECK_DEST_CREDS_FILE", "DOCKER_HOST",
                  "SSL_CERT_FILE", "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF")
         if all(self._environ.get(n) for n in names):
-            return {n: self._environ[n] for n in names}
+            optional = ("LABCHECK_STATE_DIR", ROOTLESS_CONF_VARIABLE)
+            return {n: self._environ[n] for n in (*names, *optional) if self._environ.get(n)}
         return self._lab_world().env()
 
 
