@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "labcheck.commands.inspect",
     "labcheck.commands.copy",
     "labcheck.commands.scenario",
+    "labcheck.commands.catalog",
     "labcheck.commands.report",
     "labcheck.commands.page",
 ]

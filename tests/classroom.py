@@ -73,7 +73,9 @@ class Classroom:
 
     # --- users -----------------------------------------------------------------------------
 
-    def add_students(self, roles: list[str], *, unauthorised: tuple[str, ...] = ()) -> list[Student]:
+    def add_students(self, roles: list[str], *, unauthorised: tuple[str, ...] = (), plain: bool = False) -> list[Student]:
+        """Users with the class key; plain: nothing of podman's prepared for them (no storage.conf, no
+        runtime directory), as a fresh account on a lab server has."""
         added = []
         for role in roles:
             name = f"{self.tag}{role}"[:32]
@@ -82,12 +84,12 @@ class Classroom:
             _run(["usermod", "--password", "*", name])  # no password, but not a locked account for sshd
             home = Path(pwd.getpwnam(name).pw_dir)
             student = Student(name, address, home, authorised=role not in unauthorised)
-            self._prepare_home(student)
+            self._prepare_home(student, plain=plain)
             self.students.append(student)
             added.append(student)
         return added
 
-    def _prepare_home(self, student: Student) -> None:
+    def _prepare_home(self, student: Student, *, plain: bool = False) -> None:
         entry = pwd.getpwnam(student.name)
         ssh = student.home / ".ssh"
         ssh.mkdir(mode=0o700)
@@ -95,6 +97,10 @@ class Classroom:
         # An unauthorised student's own key is the stranger's; the inventory offers the class key.
         (ssh / "authorized_keys").write_text(Path(f"{key}.pub").read_text())
         (ssh / "authorized_keys").chmod(0o600)
+        if plain:
+            for path in (ssh, ssh / "authorized_keys"):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            return
         config = student.home / ".config" / "containers"
         config.mkdir(parents=True)
         (config / "storage.conf").write_text(
@@ -255,6 +261,9 @@ class Classroom:
                 sshd.wait()
         for student in self.students:
             _kill_user_processes(student.name)
+            uid = pwd.getpwnam(student.name).pw_uid
+            # podman's (and labcheck's) runtime directory of a session that had none
+            shutil.rmtree(f"{os.environ.get('TMPDIR') or '/tmp'}/podman-run-{uid}", ignore_errors=True)
             subprocess.run(["userdel", "--remove", "--force", student.name], capture_output=True)
         for path, mode in self._modes.items():
             if path.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from labcheck.checks.base import CheckContext, CheckResult, check
 from labcheck.checks.names import bare_id, normalise, same_name
 from labcheck.checks.schema import IMAGE_NAME, params
-from labcheck.checks.tools import inspect_one
+from labcheck.checks.tools import docker_is_not_docker, inspect_one
 from labcheck.checks.trace import Trace
 
 SCHEMA = params(
@@ -22,6 +22,9 @@ def docker_image(ctx: CheckContext, name: str, same_id_as_storage: str | None = 
     """Docker on the host lists an image by name; optionally with the image ID podman's storage has for a name."""
     full = normalise(name)
     trace = Trace(ctx, "docker_image", f"Docker lists {full}")
+    not_docker = docker_is_not_docker(trace)
+    if not_docker:
+        return trace.failed(not_docker, expected=full)
     image, problem, absent = inspect_one(trace, "docker", "image", full)
     # docker image inspect also finds images by ID prefix; only a tag counts here.
     if image is not None and not any(same_name(tag, full) for tag in image.get("RepoTags") or []):

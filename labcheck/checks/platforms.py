@@ -23,6 +23,16 @@ def go_platform(uname_m: str, os: str = "linux") -> str:
     return "/".join(p for p in (os, arch, variant) if p)
 
 
+def platform_facts(uname_m: str) -> dict[str, str]:
+    """The `arch` and `variant` facts templates see, as images name them ("" when uname -m is unknown).
+
+    >>> platform_facts("aarch64"), platform_facts("x86_64")
+    ({'arch': 'arm64', 'variant': 'v8'}, {'arch': 'amd64', 'variant': ''})
+    """
+    arch, variant = _UNAME_TO_GO.get(uname_m.strip(), (uname_m.strip(), ""))
+    return {"arch": arch, "variant": variant}
+
+
 def host_platform(trace: Trace) -> str:
     """The platform of the host the check runs on (its `machine` fact, else asked with `uname -m`);
     linux/amd64 if it cannot tell."""

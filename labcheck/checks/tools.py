@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from labcheck.checks.trace import Trace, last_line, missing_tool
@@ -21,7 +22,8 @@ def inspect_one(trace: Trace, tool: str, kind: str, name: str) -> tuple[dict[str
         error = last_line(result.stderr)
         if any(marker in error.lower() for marker in NOT_FOUND_MARKERS):
             return None, error, True
-        return None, f"`{tool} {kind} inspect` failed: {_explain(tool, error)}", False
+        explained = _explain(tool, error)
+        return None, explained if explained != error else f"`{tool} {kind} inspect` failed: {error}", False
     try:
         found = json.loads(result.stdout)
     except ValueError:
@@ -33,10 +35,32 @@ def inspect_one(trace: Trace, tool: str, kind: str, name: str) -> tuple[dict[str
     return found, "", False
 
 
+def docker_is_not_docker(trace: Trace) -> str | None:
+    """Why `docker` on the host cannot show a Docker engine's images, or None when it can tell nothing
+    against it: podman's Docker emulation (podman-docker) answers from podman's own store, so a
+    comparison with podman would pass whatever the student did."""
+    result = trace.run("docker --version")
+    if result.rc != 0:
+        return missing_tool(result, "docker")
+    if result.stdout.strip().lower().startswith("podman"):
+        return ("`docker` on this host is podman (podman-docker's emulation), not a Docker engine: there is no "
+                "Docker to move the image to, so this step cannot be checked here (install Docker CE or moby-engine "
+                "and start it)")
+    return None
+
+
 def _explain(tool: str, error: str) -> str:
-    """The tool's error, with what a student can do about the usual daemon problems."""
+    """The tool's error as a sentence that says what a student can do about the usual daemon problems.
+
+    >>> _explain("docker", "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?")
+    'no Docker daemon answers at unix:///x.sock: start Docker (systemctl start docker) or point DOCKER_HOST at a running one'
+    """
+    socket = re.search(r"(?:unix|tcp)://[^\s:]+(?::\d+)?", error)
+    where = f" at {socket.group(0).rstrip('.')}" if socket else ""
     if tool == "docker" and "Cannot connect to the Docker daemon" in error:
-        return f"{error} (is the Docker service running?)"
+        return (f"no Docker daemon answers{where}: start Docker (systemctl start docker) "
+                "or point DOCKER_HOST at a running one")
     if tool == "docker" and "permission denied" in error.lower():
-        return f"{error} (this user may not use Docker: add it to the docker group or use sudo)"
+        return (f"this user may not use the Docker daemon{where}: add them to its group "
+                "(gpasswd -a USER docker), then log in again")
     return error

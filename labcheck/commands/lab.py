@@ -61,8 +61,12 @@ def _say(message: str) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from labcheck.labenv.userenv import share_with_students
+
     world = _world(args)
     world.up(source_port=args.source_port, dest_port=args.dest_port, progress=_say)
+    for note in share_with_students(world):
+        _say(note)
     _say(f"the lab world is up in {world.state_dir}; run: eval \"$(labcheck lab env"
          f"{'' if args.state_dir is None else ' --state-dir ' + str(world.state_dir)})\"")
     return 0
@@ -89,7 +93,17 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _env(args: argparse.Namespace) -> int:
-    sys.stdout.write(_world(args).env_script())
+    import os
+    import shlex
+
+    from labcheck.labenv.userenv import for_user, own_runtime_dir
+
+    world = _world(args)
+    env = world.env()
+    if os.getuid() != 0:  # a student on the lab world's machine: their own podman store, root's never
+        env = for_user(env, uid=str(os.getuid()), runtime_dir=own_runtime_dir(),
+                       session_runtime_dir=os.environ.get("XDG_RUNTIME_DIR", ""))
+    sys.stdout.write("".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items()))
     return 0
 
 

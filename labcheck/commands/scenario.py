@@ -34,7 +34,8 @@ EXIT_CODES = ("exit codes: 0 all passed; 1 a check failed; 2 scenario or usage e
 def register(subparsers) -> None:
     for mode, help_text in MODE_HELP.items():
         parser = subparsers.add_parser(mode, help=help_text, description=f"{help_text}. {EXIT_CODES}.")
-        parser.add_argument("scenario", metavar="SCENARIO", help="a scenario file (scenarios/*.yaml)")
+        parser.add_argument("scenario", metavar="SCENARIO",
+                            help="a scenario file, or the id of a shipped one (labcheck scenarios lists them)")
         if mode != "check":
             parser.add_argument("--hosts", default=None,
                                 help="comma-separated host URIs: local://, paramiko://user@host:port"
@@ -216,7 +217,7 @@ def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]
         try:
             bind(scenario, profile=args.profile, overrides=overrides, host_vars=target.vars, secrets=secrets,
                  host_facts={"user": "", "uid": "", "home": "", "xdg_runtime_dir": "", "host": target.name,
-                             "machine": ""})
+                             "machine": "", "arch": "", "variant": ""})
         except HOST_INDEPENDENT_ERRORS:
             raise
         except UsageError:
@@ -240,11 +241,10 @@ def _connect_early(args: argparse.Namespace, found: list[Target]) -> ConnectionP
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
+    from labcheck.scenario.catalog import resolve_scenario
     from labcheck.scenario.model import load_scenario
 
-    path = Path(args.scenario)
-    if not path.is_file():
-        raise UsageError(f"no scenario file {path}")
+    path = resolve_scenario(args.scenario)
     scenario = load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
     found = _check_options(args, scenario)
     grabber = _ResultsGrabber(found, _connect_early(args, found))
@@ -272,6 +272,8 @@ def print_check_view(results: RunResults) -> None:
     """A student's view: each step ✔/✘ with its title, the hint for the first failed step, k/n done."""
     for host, steps in results.hosts.items():
         print(f"{results.scenario_title} ({host})")
+        if host in results.profile_why:
+            print(f"  {results.profile_why[host]}")
         first_failed = None
         for step_id, title in results.steps:
             result = steps.get(step_id)
@@ -291,14 +293,19 @@ def print_check_view(results: RunResults) -> None:
 
 
 def print_summary(results: RunResults) -> None:
+    reasons = dict.fromkeys(results.profile_why.values())
     if len(results.hosts) > 1:
         from labcheck.runner.classview import matrix
 
         print(f"{results.mode} {results.scenario_id}: {len(results.hosts)} hosts")
+        for reason in reasons:
+            hosts = [h for h, r in results.profile_why.items() if r == reason]
+            print(f"{reason}" + (f" ({', '.join(hosts)})" if len(reasons) > 1 else ""))
         print("\n".join(matrix(results)))
         return
     for host, steps in results.hosts.items():
         passed = sum(1 for r in steps.values() if r.status == PASSED)
         failed = [r for r in steps.values() if r.status == FAILED]
         print(f"{results.mode} {results.scenario_id} on {host}: {passed}/{len(results.steps)} steps passed"
-              + (f", {len(failed)} failed" if failed else ""))
+              + (f", {len(failed)} failed" if failed else "")
+              + (f" ({results.profile_why[host]})" if host in results.profile_why else ""))

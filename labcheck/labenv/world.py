@@ -19,7 +19,7 @@ from labcheck.engine.options import Credentials, SideOptions
 from labcheck.engine.registry_client import RegistryClient
 from labcheck.engine.unix_http import ping as docker_ping
 from labcheck.errors import LabcheckError, UsageError
-from labcheck.labenv import components
+from labcheck.labenv import components, userenv
 from labcheck.labenv.process import Daemon, free_port, port_is_free
 from labcheck.labenv.sandbox import (HTTPS_PORT, PAGE_DEST_PASSWORD, PAGE_DEST_USER, PAGE_REGISTRIES, PageRegistry,
                                      Sandbox, SandboxError, require_sandbox_support)
@@ -133,6 +133,7 @@ class LabWorld:
         self._start_dockerd(settings, progress)
         components.write_podman_config(self.podman_dir)
         self._start_sandbox(htpasswd, progress)
+        userenv.write_rootless_conf(self.podman_dir / "containers.conf")
 
         self._wait("source registry", self.source, lambda: self._registry_answers(self.source_registry))
         self._wait("destination registry", self.dest, lambda: self._registry_answers(self.dest_registry))
@@ -358,6 +359,7 @@ class LabWorld:
             "CONTAINERS_CONF": str(podman / "containers.conf"),
             "CONTAINERS_REGISTRIES_CONF": str(podman / "registries.conf"),
             "CONTAINERS_STORAGE_CONF": str(podman / "storage.conf"),
+            userenv.ROOTLESS_CONF_VARIABLE: str(podman / userenv.ROOTLESS_CONF),
         }
 
     def sandbox_command(self, argv: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -12,6 +12,7 @@ import pytest
 from labcheck.argtypes import positive_int, positive_seconds
 from labcheck.checks.base import CheckContext
 from labcheck.checks.engine_queries import EngineQueries
+from labcheck.checks.platforms import platform_facts
 from labcheck.checks.query_cache import QueryCache
 from labcheck.errors import LabcheckError, UsageError
 from labcheck.hosts.ansible_inventory import load_ansible_inventory
@@ -149,6 +150,7 @@ class HostTarget:
             return self.session
         host = pool(self.config).host(self.target)
         facts = gather_facts(host, self.name)
+        facts.update(platform_facts(facts.get("machine", "")))
         overrides, secrets = run_inputs(self.config)
         bound = bind(self.scenario, profile=self.config.getoption("labcheck_profile"), overrides=overrides,
                      host_facts=facts, host_vars=self.target.vars, secrets=secrets)

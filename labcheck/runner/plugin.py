@@ -173,9 +173,9 @@ def _run_ahead(session: pytest.Session) -> None:
     finally:
         if view is not None:
             view.finish()
-    bound = next((w.host.session.bound for w in works.values() if w.host.session is not None), None)
-    if bound is not None:
-        results.profile = bound.profile or ""
+    bound = [(w.host.name, w.host.session.bound) for w in works.values() if w.host.session is not None]
+    results.profile = ", ".join(dict.fromkeys(b.profile or "" for _, b in bound if b.profile))
+    results.profile_why = {name: f"profile {b.profile}: {b.profile_why}" for name, b in bound if b.profile_why}
 
 
 def _live_view(config: pytest.Config, results: RunResults, hosts: list[str]) -> LiveView | None:

@@ -44,6 +44,7 @@ class RunResults:
     scenario_title: str = ""
     mode: str = ""
     profile: str = ""
+    profile_why: dict[str, str] = field(default_factory=dict)  # host -> why its profile, when not asked for
     steps: list[tuple[str, str]] = field(default_factory=list)  # (id, title) in scenario order
     hosts: dict[str, dict[str, StepResult]] = field(default_factory=dict)
     host_errors: dict[str, str] = field(default_factory=dict)  # unreachable hosts and why

@@ -13,6 +13,7 @@ from labcheck.hosts.errors import HostUnreachable
 from labcheck.runner.drivers import StepDriver
 from labcheck.runner.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
 from labcheck.scenario.model import BoundScenario, Step
+from labcheck.scenario.render import SecretNotSet
 
 MODES = ("run", "verify", "check", "reset")
 
@@ -114,9 +115,9 @@ def run_check(check: dict[str, Any], step: Step, session: HostSession) -> CheckR
 def run_step(step: Step, session: HostSession, mode: str, earlier: dict[str, StepResult]) -> StepResult:
     """One step on one host. Raises HostUnreachable when the host stops answering."""
     started = time.monotonic()
-    hint = session.bound.render(step.hint, where=f"step '{step.id}' hint") if step.hint else ""
-    result = StepResult(step.id, step.title, session.name, PASSED, hint=hint)
+    result = StepResult(step.id, step.title, session.name, PASSED)
     try:
+        result.hint = session.bound.render(step.hint, where=f"step '{step.id}' hint") if step.hint else ""
         if mode == "reset":
             for action in step.undo:
                 result.actions.append(perform(session.bound.render(action, where=f"step '{step.id}' undo"), session))
@@ -144,6 +145,9 @@ def run_step(step: Step, session: HostSession, mode: str, earlier: dict[str, Ste
         return result
     except HostUnreachable:
         raise
+    except SecretNotSet as exc:  # the step uses a secret this run was not given: it cannot be checked
+        result.status, result.reason, result.hint = SKIPPED, f"needs a secret: {exc.message}", exc.hint or ""
+        result.checks, result.actions = [], []
     except ScenarioValueError as exc:  # the scenario's mistake, not the host's: the run exits 2
         session.scenario_errors[step.id] = exc
         result.status, result.reason = ERROR, str(exc)

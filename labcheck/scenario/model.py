@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from labcheck.errors import UsageError
+from labcheck.labenv.userenv import for_user
 from labcheck.report.redact import REDACTOR, Redactor
 from labcheck.scenario.lint import Problem, lint_file
-from labcheck.scenario.render import Renderer, resolve_vars
+from labcheck.scenario.render import LabInfo, Renderer, resolve_vars
 from labcheck.scenario.yamlload import LoadedYaml, load_yaml
 
 
@@ -172,38 +174,72 @@ class BoundScenario:
     profile: str | None
     renderer: Renderer
     env: dict[str, str]  # exported before every command on the host
+    profile_why: str = ""  # why this profile, when it was not asked for with --profile
 
     def render(self, value: Any, *, where: str = "") -> Any:
         return self.renderer.render_data(value, where=where)
 
 
-def choose_profile(scenario: Scenario, profile: str | None) -> str | None:
-    """The profile a run uses: the one asked for, else the scenario's default, else its first."""
-    chosen = profile or scenario.default_profile
-    if chosen is None and scenario.profiles:
-        chosen = next(iter(scenario.profiles))
-    if chosen is not None and chosen not in scenario.profiles:
-        known = ", ".join(scenario.profiles) or "none"
-        raise UsageError(f"unknown profile '{chosen}' in {scenario.path.name} (profiles: {known})")
-    return chosen
+@dataclass(frozen=True)
+class ProfileChoice:
+    name: str | None
+    why: str = ""  # "" when asked for
+
+
+def choose_profile(scenario: Scenario, profile: str | None, *,
+                   lab_world: Callable[[], str | None] = lambda: None) -> ProfileChoice:
+    """The profile a run uses on a host: the one asked for; else the one that fits the host — among
+    profiles that need a lab world (`lab_env`) and profiles that do not, the default_profile if it
+    fits, else the first that does — when the scenario has both kinds; else the default, else the first.
+
+    lab_world() says where the host's lab world is (None: it has none); it is asked only when it matters.
+    """
+    def known(name: str) -> str:
+        if name not in scenario.profiles:
+            listed = ", ".join(scenario.profiles) or "none"
+            raise UsageError(f"unknown profile '{name}' in {scenario.path.name} (profiles: {listed})")
+        return name
+
+    if profile:
+        return ProfileChoice(known(profile))
+    if not scenario.profiles:
+        return ProfileChoice(known(scenario.default_profile) if scenario.default_profile else None)
+    default = known(scenario.default_profile or next(iter(scenario.profiles)))
+    needing = [name for name, data in scenario.profiles.items() if data.get("lab_env")]
+    others = [name for name in scenario.profiles if name not in needing]
+    if not needing or not others:
+        return ProfileChoice(default)
+    where = lab_world()
+    fitting = needing if where else others
+    chosen = default if default in fitting else fitting[0]
+    why = f"found {where}" if where else "found no lab world (labcheck lab up starts one; --profile chooses)"
+    return ProfileChoice(chosen, why)
 
 
 def bind(scenario: Scenario, *, profile: str | None = None, overrides: Mapping[str, str] | None = None,
          host_facts: Mapping[str, Any] | None = None, host_vars: Mapping[str, Any] | None = None,
-         secrets: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR) -> BoundScenario:
-    """Choose the profile, render vars (scenario, then profile, then the host's own, then --var) for one host."""
-    chosen = choose_profile(scenario, profile)
+         secrets: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None,
+         redactor: Redactor = REDACTOR, lab: LabInfo | None = None) -> BoundScenario:
+    """Choose the profile, render vars (scenario, then profile, then the host's own, then --var) for one host.
+
+    lab is the lab world the host sees (default: the one of environ, on this machine)."""
+    lab = lab if lab is not None else LabInfo(dict(os.environ if environ is None else environ), redactor)
+    choice = choose_profile(scenario, profile, lab_world=lab.where)
+    chosen = choice.name
     profile_data = scenario.profiles.get(chosen, {}) if chosen else {}
     raw_vars = {**scenario.vars, **profile_data.get("vars", {}), **dict(host_vars or {}), **dict(overrides or {})}
     base = {**dict(host_facts or {}), "profile": chosen or ""}
 
     def make(values: Mapping[str, Any]) -> Renderer:
-        return Renderer(values, environ=environ, secrets=secrets, redactor=redactor)
+        return Renderer(values, environ=environ, secrets=secrets, redactor=redactor, lab=lab)
 
     values = resolve_vars(raw_vars, base, make)
     renderer = make(values)
     env: dict[str, str] = {}
     if profile_data.get("lab_env"):
-        env.update(renderer.globals["lab"].env)
+        facts = dict(host_facts or {})
+        # A non-root user shares the lab world's registries, CA and Docker, never root's image store.
+        env.update(for_user(lab.env, uid=str(facts.get("uid", "")), runtime_dir=str(facts.get("runtime_dir", "")),
+                            session_runtime_dir=str(facts.get("xdg_runtime_dir", ""))))
     env.update({k: str(renderer.render(v, where=f"env.{k}")) for k, v in {**scenario.env, **profile_data.get("env", {})}.items()})
-    return BoundScenario(scenario=scenario, profile=chosen, renderer=renderer, env=env)
+    return BoundScenario(scenario=scenario, profile=chosen, renderer=renderer, env=env, profile_why=choice.why)

@@ -11,10 +11,11 @@ import jinja2
 import jinja2.sandbox
 
 from labcheck.errors import ScenarioValueError, UsageError, read_named_file
+from labcheck.labenv.userenv import ROOTLESS_CONF_VARIABLE
 from labcheck.report.redact import REDACTOR, Redactor
 
 # Names every template may use besides the scenario's vars.
-BUILTIN_NAMES = frozenset({"home", "user", "host", "lab", "secret", "env", "profile"})
+BUILTIN_NAMES = frozenset({"home", "user", "host", "arch", "variant", "lab", "secret", "env", "profile"})
 
 
 class SecretNotSet(UsageError):
@@ -25,8 +26,20 @@ class NoLabWorld(UsageError):
     """lab.* used with no lab world running and no LABCHECK_* variables set."""
 
 
-# What a scenario's variables can lack whatever the host: found before any host is checked.
-HOST_INDEPENDENT_ERRORS = (SecretNotSet, NoLabWorld)
+# What a scenario's variables can lack whatever the host: found before any host is checked. (A
+# secret that is not set is not among them: only the steps that use it are left unchecked.)
+HOST_INDEPENDENT_ERRORS = (NoLabWorld,)
+
+
+class NeedsSecret(jinja2.StrictUndefined):
+    """The value of a variable that needs a secret which is not set: a template that uses it raises
+    the SecretNotSet, so only the steps that use the variable cannot be checked."""
+
+    __slots__ = ()
+
+    def __init__(self, error: SecretNotSet, name: str) -> None:
+        # Every use of an undefined value raises _undefined_exception(message): here, the secret's error.
+        super().__init__(name=name, exc=lambda message: error)  # type: ignore[arg-type]
 
 
 def load_secrets_file(path: str | Path) -> dict[str, str]:
@@ -51,6 +64,15 @@ class LabInfo:
         self._environ = environ
         self._redactor = redactor
         self._world = None
+
+    def where(self) -> str | None:
+        """Which lab world lab.* reads ("" never): LABCHECK_* variables or a state directory; None when none is there."""
+        if self._environ.get("LABCHECK_SOURCE_REGISTRY"):
+            return "the lab world of LABCHECK_SOURCE_REGISTRY"
+        from labcheck.labenv.world import LabWorld
+
+        world = LabWorld(self._environ.get("LABCHECK_STATE_DIR"))
+        return f"the lab world in {world.state_dir}" if world.settings() else None
 
     def _lab_world(self):
         if self._world is None:
@@ -83,6 +105,9 @@ class LabInfo:
     def dest_creds(self) -> str:
         """The destination registry's `user:password`, marked secret."""
         path = self.dest_creds_file
+        if Path(path).is_file() and not os.access(path, os.R_OK):  # a student not granted them: only their steps wait
+            raise SecretNotSet(f"the lab's destination credentials ({path}) are not readable by this user",
+                               hint="a member of the lab's docker group may read them (gpasswd -a USER docker)")
         value = read_named_file(path, "the lab's destination credentials").strip()
         self._redactor.add(value)
         return value
@@ -93,7 +118,8 @@ class LabInfo:
         names = ("LABCHECK_SOURCE_REGISTRY", "LABCHECK_DEST_REGISTRY", "LABCHECK_DEST_CREDS_FILE", "DOCKER_HOST",
                  "SSL_CERT_FILE", "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF")
         if all(self._environ.get(n) for n in names):
-            return {n: self._environ[n] for n in names}
+            optional = ("LABCHECK_STATE_DIR", ROOTLESS_CONF_VARIABLE)
+            return {n: self._environ[n] for n in (*names, *optional) if self._environ.get(n)}
         return self._lab_world().env()
 
 
@@ -153,14 +179,15 @@ class Renderer:
     """Renders template strings with one set of values; every secret read is registered for redaction."""
 
     def __init__(self, values: Mapping[str, Any], *, environ: Mapping[str, str] | None = None,
-                 secrets: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR) -> None:
+                 secrets: Mapping[str, str] | None = None, redactor: Redactor = REDACTOR,
+                 lab: LabInfo | None = None) -> None:
         self.environ = dict(os.environ if environ is None else environ)
         self.secrets = dict(secrets or {})
         self.redactor = redactor
         self.globals: dict[str, Any] = {
             "secret": self.secret,
             "env": self.env,
-            "lab": LabInfo(self.environ, redactor),
+            "lab": lab if lab is not None else LabInfo(self.environ, redactor),
         }
         self.values: dict[str, Any] = {**self.globals, **values}
 
@@ -225,6 +252,8 @@ def resolve_vars(raw: Mapping[str, Any], base: Mapping[str, Any], make_renderer:
                 continue
             try:
                 resolved[name] = make_renderer(resolved).render(value, where=f"var '{name}'")
+            except SecretNotSet as exc:
+                resolved[name] = NeedsSecret(exc, name)  # fails the steps that use it, and only those
             except UsageError as exc:
                 if any(f"'{other}'" in exc.message for other in pending if other != name):
                     last_error = exc

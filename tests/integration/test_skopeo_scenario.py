@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -130,7 +131,7 @@ def test_destination_holding_a_different_image(lab: Lab) -> None:
     import base64
     auth.write_text(json.dumps({"auths": {lab.world.dest_registry: {"auth": base64.b64encode(creds.encode()).decode()}}}))
     lab.tool("skopeo", "copy", "--dest-authfile", str(auth), f"docker://{lab.source()}:39",
-             f"docker://{lab.world.dest_registry}/student/fedora:latest")
+             f"docker://{lab.world.dest_registry}/{getpass.getuser()}/fedora:latest")
     result = lab.labcheck("verify", "-k", "registry-to-registry")
     assert result.returncode == 1
     assert lab.password() not in result.stdout + result.stderr

@@ -10,8 +10,8 @@ import pytest
 
 from labcheck.errors import ScenarioValueError, UsageError
 from labcheck.report.redact import Redactor
-from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
-from labcheck.scenario.render import load_secrets_file
+from labcheck.scenario.model import ProfileChoice, Scenario, Step, bind, choose_profile, parse_var_overrides
+from labcheck.scenario.render import SecretNotSet, load_secrets_file
 
 
 def scenario(**kwargs) -> Scenario:
@@ -61,10 +61,31 @@ def test_secret_from_environment_or_file_is_registered_for_redaction(tmp_path: P
     assert redacted.count("***") == 5
 
 
-def test_missing_secret_says_how_to_set_it() -> None:
-    with pytest.raises(UsageError) as info:
-        bind(scenario(vars={"c": "{{ secret('QUAY_CREDS') }}"}), environ={}, redactor=Redactor())
-    assert "QUAY_CREDS" in str(info.value) and "--secrets-file" in str(info.value)
+def test_missing_secret_fails_only_what_uses_it_and_says_how_to_set_it() -> None:
+    bound = bind(scenario(vars={"c": "{{ secret('QUAY_CREDS') }}", "d": "{{ c }}@x", "e": "plain"}), environ={},
+                 redactor=Redactor())
+    assert bound.render("{{ e }}") == "plain"
+    for template in ("{{ c }}", "{{ d }}", "{{ secret('QUAY_CREDS') }}"):
+        with pytest.raises(SecretNotSet) as info:
+            bound.render(template)
+        assert "QUAY_CREDS" in str(info.value) and "--secrets-file" in str(info.value)
+
+
+def test_the_profile_fits_the_machine_unless_one_is_asked_for(tmp_path: Path) -> None:
+    s = scenario(profiles={"offline": {"lab_env": True, "vars": {"where": "lab"}}, "live": {"vars": {"where": "net"}}},
+                 default_profile="offline")
+    no_world = {"LABCHECK_STATE_DIR": str(tmp_path / "none")}
+    bound = bind(s, environ=no_world, redactor=Redactor())
+    assert (bound.profile, bound.render("{{ where }}")) == ("live", "net")
+    assert "no lab world" in bound.profile_why
+    world = {"LABCHECK_SOURCE_REGISTRY": "127.0.0.1:5000", "LABCHECK_DEST_REGISTRY": "127.0.0.1:5001",
+             **{name: "/x" for name in ("LABCHECK_DEST_CREDS_FILE", "DOCKER_HOST", "SSL_CERT_FILE", "CONTAINERS_CONF",
+                                        "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF")}}
+    bound = bind(s, environ=world, redactor=Redactor())
+    assert (bound.profile, bound.render("{{ where }}")) == ("offline", "lab") and "LABCHECK_SOURCE_REGISTRY" in bound.profile_why
+    assert choose_profile(s, "offline", lab_world=lambda: None) == ProfileChoice("offline")
+    only_live = scenario(profiles={"live": {}}, default_profile="live")
+    assert choose_profile(only_live, None, lab_world=lambda: "a world") == ProfileChoice("live")
 
 
 def test_var_overrides_parse() -> None:
@@ -106,3 +127,15 @@ def test_ordinary_templates_still_work_in_the_sandbox() -> None:
     bound = bind(scenario(vars={"name": "fedora", "tags": "38 39"}), environ={}, redactor=Redactor())
     assert bound.render("{{ name|upper }}:{{ tags.split()|join(',') }} {{ '-' * 3 }} {{ 2 ** 10 }}") \
         == "FEDORA:38,39 --- 1024"
+
+
+def test_the_skopeo_scenario_expects_the_hosts_architecture() -> None:
+    from labcheck.checks.platforms import platform_facts
+    from labcheck.scenario.model import load_scenario
+
+    s = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "skopeo-moving-sharing.yaml")
+    for machine, arch in (("aarch64", "arm64"), ("x86_64", "amd64")):
+        bound = bind(s, profile="live", environ={}, redactor=Redactor(),
+                     host_facts={"home": "/home/s", "user": "s", "host": "vm", **platform_facts(machine)})
+        (check,) = s.step("remote-inspect").verify
+        assert bound.render(check)["command"]["json"]["Architecture"] == arch
