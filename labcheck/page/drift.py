@@ -99,7 +99,7 @@ def lint_renderer(scenario: Scenario) -> Renderer:
     profile = LINT_PROFILE if LINT_PROFILE in scenario.profiles else choose_profile(scenario, None)
     profile_vars = scenario.profiles.get(profile, {}).get("vars", {}) if profile else {}
     base = {"home": "$HOME", "user": "$USER", "profile": profile or "",
-            **{name: _placeholder(name) for name in ("host", "uid", "machine", "xdg_runtime_dir")}}
+            **{name: _placeholder(name) for name in ("host", "uid", "machine", "xdg_runtime_dir", "arch", "variant")}}
     values = resolve_vars({**scenario.vars, **profile_vars}, base, _LintRenderer)
     return _LintRenderer(values)
 
