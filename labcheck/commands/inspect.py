@@ -9,7 +9,7 @@ from typing import Any
 from labcheck.commands import gotemplate
 from labcheck.commands.imageflags import add_platform_flags, add_side_flags, side_options
 from labcheck.engine import inspect as engine_inspect
-from labcheck.engine.reference import parse_image_reference
+from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.engine.transports import transport_module
 
 

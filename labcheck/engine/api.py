@@ -6,8 +6,8 @@ from typing import Protocol
 
 from labcheck.engine.copy import CopyResult, ProgressCallback, copy_image
 from labcheck.engine.inspect import ImageInspection, inspect_image
-from labcheck.engine.options import CopyOptions, SideOptions
-from labcheck.engine.reference import ImageReference, parse_image_reference
+from labcheck.engine.base.options import CopyOptions, SideOptions
+from labcheck.engine.reference.parse import ImageReference, parse_image_reference
 from labcheck.engine.transports import transport_module
 
 

@@ -9,11 +9,11 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from labcheck.engine import imageconfig
-from labcheck.engine.digest import VerifyingReader, sha256_digest, verify_bytes
-from labcheck.engine.errors import RegistryError, UnsupportedError
-from labcheck.engine.image import get_instance_manifest, read_small_blob
-from labcheck.engine.manifest import (
+from labcheck.engine.format import imageconfig
+from labcheck.engine.format.digest import VerifyingReader, sha256_digest, verify_bytes
+from labcheck.engine.base.errors import RegistryError, UnsupportedError
+from labcheck.engine.format.resolve import get_instance_manifest, read_small_blob
+from labcheck.engine.format.manifest import (
     DOCKER_V2S2,
     FORMATS,
     LIST_TYPES,
@@ -28,9 +28,9 @@ from labcheck.engine.manifest import (
     parse_manifest,
     serialize_list,
 )
-from labcheck.engine.options import CopyOptions, SideOptions
+from labcheck.engine.base.options import CopyOptions, SideOptions
 from labcheck.engine.transports import transport_module
-from labcheck.engine.types import (
+from labcheck.engine.base.interfaces import (
     BlobInfo,
     BlobReuse,
     ImageDestination,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from labcheck.engine import inspect as engine_inspect
-from labcheck.engine.podman_client import PodmanCLI, big_data_file_name
-from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.transports import containers_storage
+from labcheck.engine.transports.containers_storage.podman import PodmanCLI, big_data_file_name
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.transports.containers_storage import transport as containers_storage
 from labcheck.labenv.world import LabWorld
 from tests.imagebuild import write_dir_image
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from labcheck.engine.copy import copy_between, copy_image
-from labcheck.engine.docker_api import DaemonError, DockerEngine
-from labcheck.engine.errors import DigestMismatchError, ImageNotFoundError
-from labcheck.engine.options import CopyOptions, SideOptions
-from labcheck.engine.reference import parse_image_reference as ref
-from labcheck.engine.tarwriter import TarWriter
+from labcheck.engine.transports.dockersave.engine_api import DaemonError, DockerEngine
+from labcheck.engine.base.errors import DigestMismatchError, ImageNotFoundError
+from labcheck.engine.base.options import CopyOptions, SideOptions
+from labcheck.engine.reference.parse import parse_image_reference as ref
+from labcheck.engine.archive.tarwriter import TarWriter
 from labcheck.engine.transports import dir as dir_transport
-from labcheck.engine.transports import docker_daemon
+from labcheck.engine.transports.dockersave import daemon as docker_daemon
 from labcheck.errors import LabcheckError
 from labcheck.labenv.world import LabWorld
 from tests.imagebuild import write_dir_image
@@ -177,7 +177,7 @@ def test_labcheck_copy_cli_with_daemon_host(lab_world: LabWorld, world_env, tmp_
 
 
 def test_layers_of_unknown_size_are_spooled_then_loaded(world_env, tmp_path: Path) -> None:
-    from labcheck.engine.types import BlobInfo
+    from labcheck.engine.base.interfaces import BlobInfo
 
     image = write_dir_image(tmp_path / "src", layers=2, seed="unsized")
     manifest = json.loads(image.manifest)

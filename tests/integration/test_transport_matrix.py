@@ -30,9 +30,9 @@ import testinfra
 
 from labcheck.engine import inspect as engine_inspect
 from labcheck.engine.api import NativeDriver
-from labcheck.engine.digest import sha256_digest
-from labcheck.engine.options import SideOptions
-from labcheck.engine.reference import parse_image_reference
+from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.engine.skopeo_driver import SkopeoDriver
 from labcheck.engine.transports import transport_module
 from labcheck.labenv.world import LabWorld

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine.archive_paths import UnsafeArchiveError, member_path, symlink_target
-from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.tarstream import SequentialMembers, scan_metadata
-from labcheck.engine.transports import docker_archive
+from labcheck.engine.archive.paths import UnsafeArchiveError, member_path, symlink_target
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.transports.dockersave.stream import SequentialMembers, scan_metadata
+from labcheck.engine.transports.dockersave import archive as docker_archive
 
 
 @pytest.mark.parametrize("name", ["/etc/passwd", "../evil", "a/../../evil", "..", "", "a\x00b"])

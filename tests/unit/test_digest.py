@@ -4,8 +4,14 @@ import io
 
 import pytest
 
-from labcheck.engine.digest import VerifyingReader, digest_hex, sha256_digest, validate_digest, InvalidDigestError
-from labcheck.engine.errors import DigestMismatchError
+from labcheck.engine.format.digest import (
+    VerifyingReader,
+    digest_hex,
+    sha256_digest,
+    validate_digest,
+    InvalidDigestError,
+)
+from labcheck.engine.base.errors import DigestMismatchError
 
 
 def test_sha256_digest() -> None:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from labcheck.engine import manifest as mf
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.format import manifest as mf
+from labcheck.engine.base.interfaces import BlobInfo
 
 D = "sha256:" + "1" * 64
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine.errors import InvalidReferenceError
-from labcheck.engine.reference import (
+from labcheck.engine.base.errors import InvalidReferenceError
+from labcheck.engine.reference.parse import (
     TRANSPORTS,
     DaemonReference,
     DirReference,

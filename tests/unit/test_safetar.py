@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine import dirtar, safetar
-from labcheck.engine.safetar import UnsafeArchiveError, link_target_inside, member_path
+from labcheck.engine.archive import dirtar, extract as safetar
+from labcheck.engine.archive.extract import UnsafeArchiveError, link_target_inside, member_path
 
 
 def make_tar(path: Path, entries: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w") -> Path:

@@ -9,16 +9,16 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from labcheck.engine.errors import UnsupportedError
+from labcheck.engine.base.errors import UnsupportedError
 
 TRANSPORT_MODULES: dict[str, str] = {
     "docker": "labcheck.engine.transports.registry",
     "dir": "labcheck.engine.transports.dir",
     "oci": "labcheck.engine.transports.oci",
-    "docker-archive": "labcheck.engine.transports.docker_archive",
+    "docker-archive": "labcheck.engine.transports.dockersave.archive",
     "oci-archive": "labcheck.engine.transports.oci_archive",
-    "docker-daemon": "labcheck.engine.transports.docker_daemon",
-    "containers-storage": "labcheck.engine.transports.containers_storage",
+    "docker-daemon": "labcheck.engine.transports.dockersave.daemon",
+    "containers-storage": "labcheck.engine.transports.containers_storage.transport",
 }
 
 

@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from labcheck.engine import fsatomic
-from labcheck.engine.digest import digest_hex
-from labcheck.engine.errors import ImageNotFoundError
-from labcheck.engine.image import open_blob_file
-from labcheck.engine.manifest import guess_media_type
-from labcheck.engine.options import SideOptions
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.fsio import atomicfile
+from labcheck.engine.format.digest import digest_hex
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.format.resolve import open_blob_file
+from labcheck.engine.format.manifest import guess_media_type
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 VERSION = b"Directory Transport Version: 1.1\n"
@@ -82,7 +82,7 @@ class DirImageDestination:
                         hint="choose an empty or new directory",
                     )
         else:
-            self._created_dirs = fsatomic.make_dirs(self.path)
+            self._created_dirs = atomicfile.make_dirs(self.path)
 
     def supported_manifest_types(self) -> list[str]:
         return []
@@ -90,7 +90,7 @@ class DirImageDestination:
     def _write(self, name: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         content = stream if stream is not None else data
         assert content is not None
-        size = fsatomic.write_recording_new(self.path / name, content, self._new_files, durable=self._durable)
+        size = atomicfile.write_recording_new(self.path / name, content, self._new_files, durable=self._durable)
         self._written.add(name)
         return size
 
@@ -110,7 +110,7 @@ class DirImageDestination:
         self._write("version", data=VERSION)
         self._write("manifest.json", data=self._manifest)
         if self._durable:
-            fsatomic.fsync_dir(self.path)
+            atomicfile.fsync_dir(self.path)
         self._committed = True
         # Only one image per directory, as skopeo: what the previous image left goes now.
         for entry in self.path.iterdir():
@@ -122,7 +122,7 @@ class DirImageDestination:
 
     def close(self) -> None:
         if not self._committed:
-            fsatomic.remove_created(self._new_files, self._created_dirs)
+            atomicfile.remove_created(self._new_files, self._created_dirs)
             self._new_files = []
 
 

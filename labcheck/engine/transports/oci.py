@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from labcheck.engine import fsatomic, gojson
-from labcheck.engine.digest import digest_hex, sha256_digest, verify_bytes
-from labcheck.engine.errors import ImageNotFoundError
-from labcheck.engine.image import open_blob_file
-from labcheck.engine.manifest import OCI_INDEX, OCI_MANIFEST, guess_media_type
-from labcheck.engine.options import SideOptions
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.fsio import atomicfile
+from labcheck.engine.format import gojson
+from labcheck.engine.format.digest import digest_hex, sha256_digest, verify_bytes
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.format.resolve import open_blob_file
+from labcheck.engine.format.manifest import OCI_INDEX, OCI_MANIFEST, guess_media_type
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -115,7 +116,7 @@ class OCIImageDestination:
         if self.path.exists() and not self.path.is_dir():
             raise OCILayoutError(f"{self.path} exists and is not a directory")
         self._index = _read_index(self.path) if (self.path / "index.json").exists() else {"schemaVersion": 2}
-        self._created_dirs = fsatomic.make_dirs(self.path / "blobs" / "sha256")
+        self._created_dirs = atomicfile.make_dirs(self.path / "blobs" / "sha256")
         self._new_files: list[Path] = []
         self._top: dict[str, Any] | None = None
         self._committed = False
@@ -129,7 +130,7 @@ class OCIImageDestination:
     def _store(self, digest: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         content = stream if stream is not None else data
         assert content is not None
-        return fsatomic.write_recording_new(_blob_path(self.path, digest), content, self._new_files,
+        return atomicfile.write_recording_new(_blob_path(self.path, digest), content, self._new_files,
                                             durable=self._durable)
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
@@ -172,16 +173,16 @@ class OCIImageDestination:
         if self._index.get("annotations"):
             index["annotations"] = gojson.sorted_map(self._index["annotations"])
         if self._durable:
-            fsatomic.fsync_dir(self.path / "blobs" / "sha256")
-        fsatomic.write_bytes(self.path / "oci-layout", LAYOUT, durable=self._durable)
-        fsatomic.write_bytes(self.path / "index.json", gojson.dumps(index).encode(), durable=self._durable)
+            atomicfile.fsync_dir(self.path / "blobs" / "sha256")
+        atomicfile.write_bytes(self.path / "oci-layout", LAYOUT, durable=self._durable)
+        atomicfile.write_bytes(self.path / "index.json", gojson.dumps(index).encode(), durable=self._durable)
         if self._durable:
-            fsatomic.fsync_dir(self.path)
+            atomicfile.fsync_dir(self.path)
         self._committed = True
 
     def close(self) -> None:
         if not self._committed:
-            fsatomic.remove_created(self._new_files, self._created_dirs)
+            atomicfile.remove_created(self._new_files, self._created_dirs)
             self._new_files = []
 
 

@@ -7,12 +7,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from labcheck.engine import dirtar, fsatomic, safetar
-from labcheck.engine.bigtmp import make_temp_dir, remove_tree
-from labcheck.engine.errors import ImageNotFoundError
-from labcheck.engine.options import SideOptions
+from labcheck.engine.archive import dirtar, extract
+from labcheck.engine.fsio import atomicfile
+from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.options import SideOptions
 from labcheck.engine.transports.oci import OCIImageDestination, OCIImageSource
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 ARCHIVE_MODE = 0o666  # Go's os.Create, before the umask
@@ -30,7 +31,7 @@ class OCIArchiveSource:
             )
         self._tmp: Path | None = make_temp_dir("oci-archive-")
         try:
-            safetar.extract(self.path, self._tmp)
+            extract.extract(self.path, self._tmp)
             self._layout = OCIImageSource(self._tmp, image)
         except BaseException:
             remove_tree(self._tmp)
@@ -84,7 +85,7 @@ class OCIArchiveDestination:
             with os.fdopen(fd, "wb") as out:
                 dirtar.write_tree(self._tmp, out)
                 out.flush()
-                os.fchmod(out.fileno(), ARCHIVE_MODE & ~fsatomic._UMASK)
+                os.fchmod(out.fileno(), ARCHIVE_MODE & ~atomicfile._UMASK)
                 os.fsync(out.fileno())
             os.replace(tmp_name, self.path)
         except BaseException:
@@ -93,7 +94,7 @@ class OCIArchiveDestination:
             except FileNotFoundError:
                 pass
             raise
-        fsatomic.fsync_dir(self.path.parent)
+        atomicfile.fsync_dir(self.path.parent)
 
     def close(self) -> None:
         self._layout.close()

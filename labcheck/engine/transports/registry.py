@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from labcheck.engine import pump
-from labcheck.engine.digest import sha256_digest
-from labcheck.engine.errors import DigestMismatchError, UnsupportedError
-from labcheck.engine.options import SideOptions
-from labcheck.engine.reference import DockerReference
-from labcheck.engine.registries_conf import find_entry, rewrite
-from labcheck.engine.registry_client import RegistryClient
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.fsio import readahead
+from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.base.errors import DigestMismatchError, UnsupportedError
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.parse import DockerReference
+from labcheck.engine.registry.registries_conf import find_entry, rewrite
+from labcheck.engine.registry.client import RegistryClient
+from labcheck.engine.base.interfaces import BlobInfo
 
 
 def _client(name: str, opts: SideOptions, *, push: bool, use_location: bool) -> RegistryClient:
@@ -92,7 +92,7 @@ class RegistryDestination:
         verifies what it did not read); this covers configs, which get no reuse check upstream."""
         if self.client.blob_size(info.digest) is not None:
             return info
-        with pump.chunks(stream) as chunks:  # read (and verified) ahead while a chunk is sent
+        with readahead.chunks(stream) as chunks:  # read (and verified) ahead while a chunk is sent
             total = self.client.upload_blob(chunks, info.digest, size=info.size)
         return BlobInfo(info.digest, total, info.media_type)
 

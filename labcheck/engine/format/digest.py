@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import BinaryIO, Callable
 
-from labcheck.engine.errors import DigestMismatchError
+from labcheck.engine.base.errors import DigestMismatchError
 from labcheck.errors import LabcheckError
 
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")

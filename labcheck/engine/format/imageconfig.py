@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from labcheck.engine import gojson
+from labcheck.engine.format import gojson
 from labcheck.errors import LabcheckError
 
 

@@ -8,8 +8,8 @@ import lzma
 import zlib
 from typing import Any, BinaryIO, Iterator
 
-from labcheck.engine.errors import UnsupportedError
-from labcheck.engine.types import iter_chunks
+from labcheck.engine.base.errors import UnsupportedError
+from labcheck.engine.base.interfaces import iter_chunks
 from labcheck.errors import LabcheckError
 
 GZIP = "gzip"

@@ -20,10 +20,15 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning
 
-from labcheck.engine.auth import Challenge, challenge_error, credentials_for, parse_challenges
-from labcheck.engine.errors import AuthenticationError, ImageNotFoundError, RegistryError
-from labcheck.engine.options import Credentials, SideOptions
-from labcheck.engine.trust import ssl_context_for
+from labcheck.engine.registry.credentials import (
+    Challenge,
+    challenge_error,
+    credentials_for,
+    parse_challenges,
+)
+from labcheck.engine.base.errors import AuthenticationError, ImageNotFoundError, RegistryError
+from labcheck.engine.base.options import Credentials, SideOptions
+from labcheck.engine.registry.tls import ssl_context_for
 from labcheck.errors import LabcheckError
 
 MANIFEST_ACCEPT = ", ".join(

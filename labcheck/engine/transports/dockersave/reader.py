@@ -8,14 +8,14 @@ import tarfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable
 
-from labcheck.engine import gojson
-from labcheck.engine.archive_paths import checked_member, member_path
-from labcheck.engine.compression import DecompressingReader
-from labcheck.engine.digest import sha256_digest
-from labcheck.engine.errors import ImageNotFoundError, UnsupportedError
-from labcheck.engine.manifest import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_V2S2
-from labcheck.engine.reference import DockerName, parse_docker_name
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.format import gojson
+from labcheck.engine.archive.paths import checked_member, member_path
+from labcheck.engine.archive.compression import DecompressingReader
+from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.base.errors import ImageNotFoundError, UnsupportedError
+from labcheck.engine.format.manifest import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_V2S2
+from labcheck.engine.reference.parse import DockerName, parse_docker_name
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 MANIFEST_FILE = "manifest.json"

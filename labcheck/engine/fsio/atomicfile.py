@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from labcheck.engine import pump
+from labcheck.engine.fsio import readahead
 
 
 def _current_umask() -> int:
@@ -31,7 +31,7 @@ def write_stream(path: Path, stream: BinaryIO, *, durable: bool = True) -> int:
 
     def copy(fd: int) -> int:
         size = 0
-        with pump.chunks(stream) as chunks:
+        with readahead.chunks(stream) as chunks:
             for chunk in chunks:
                 _write_all(fd, chunk)
                 size += len(chunk)

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from labcheck.engine.errors import UsageError
-from labcheck.engine.options import Credentials, SideOptions
+from labcheck.engine.base.errors import UsageError
+from labcheck.engine.base.options import Credentials, SideOptions
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = ("index.docker.io", "registry-1.docker.io")

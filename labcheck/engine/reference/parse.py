@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, ClassVar, Union
 
-from labcheck.engine.errors import InvalidReferenceError
+from labcheck.engine.base.errors import InvalidReferenceError
 from labcheck.engine.transports import TRANSPORT_MODULES
 
 DEFAULT_DOMAIN = "docker.io"

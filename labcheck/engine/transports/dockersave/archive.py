@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine import bigtmp, fsatomic
-from labcheck.engine.compression import DecompressingReader, DigestingReader, detect
-from labcheck.engine.dockertar_reader import (
+from labcheck.engine.fsio import tmpdir, atomicfile
+from labcheck.engine.archive.compression import DecompressingReader, DigestingReader, detect
+from labcheck.engine.transports.dockersave.reader import (
     MANIFEST_FILE,
     MAX_MANIFEST_SIZE,
     ArchiveFormatError,
@@ -23,14 +23,21 @@ from labcheck.engine.dockertar_reader import (
     diff_ids_of,
     parse_manifest_json,
 )
-from labcheck.engine.dockertar_writer import ArchiveWriter
-from labcheck.engine.errors import DigestMismatchError, ImageNotFoundError, UnsupportedError
-from labcheck.engine.image import MAX_SMALL_BLOB
-from labcheck.engine.manifest import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_V2S2, OCI_CONFIG, ImageManifest, parse_manifest
-from labcheck.engine.options import SideOptions
-from labcheck.engine.reference import DockerArchiveReference, DockerName
-from labcheck.engine.tarwriter import SeekableTarWriter
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.transports.dockersave.writer import ArchiveWriter
+from labcheck.engine.base.errors import DigestMismatchError, ImageNotFoundError, UnsupportedError
+from labcheck.engine.format.resolve import MAX_SMALL_BLOB
+from labcheck.engine.format.manifest import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_V2S2,
+    OCI_CONFIG,
+    ImageManifest,
+    parse_manifest,
+)
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.parse import DockerArchiveReference, DockerName
+from labcheck.engine.archive.tarwriter import SeekableTarWriter
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 CONFIG_TYPES = (DOCKER_CONFIG, OCI_CONFIG)
@@ -82,7 +89,7 @@ class ArchiveFile:
     @staticmethod
     def _decompressed_copy(path: Path) -> Path:
         # As containers/image: a compressed archive is read from a decompressed temporary copy.
-        fd, tmp = tempfile.mkstemp(prefix="labcheck-docker-tar-", dir=bigtmp.big_files_dir())
+        fd, tmp = tempfile.mkstemp(prefix="labcheck-docker-tar-", dir=tmpdir.big_files_dir())
         try:
             with os.fdopen(fd, "wb") as out, open(path, "rb") as raw:
                 shutil.copyfileobj(DecompressingReader(raw), out, 1 << 20)  # type: ignore[misc]
@@ -220,11 +227,11 @@ class ArchiveDestination(ArchiveBlobs):
     def commit(self) -> None:
         self._writer.close()
         self._file.flush()
-        os.fchmod(self._file.fileno(), fsatomic.FILE_MODE)
+        os.fchmod(self._file.fileno(), atomicfile.FILE_MODE)
         os.fsync(self._file.fileno())
         self._file.close()
         os.replace(self._tmp, self.path)
-        fsatomic.fsync_dir(self.path.parent)
+        atomicfile.fsync_dir(self.path.parent)
         self._committed = True
 
     def close(self) -> None:

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from labcheck.engine.bigtmp import make_temp_dir, remove_tree
-from labcheck.engine.digest import digest_hex, sha256_digest, verify_bytes
-from labcheck.engine.errors import ImageNotFoundError, UnsupportedError
-from labcheck.engine.manifest import (
+from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
+from labcheck.engine.format.digest import digest_hex, sha256_digest, verify_bytes
+from labcheck.engine.base.errors import ImageNotFoundError, UnsupportedError
+from labcheck.engine.format.manifest import (
     OCI_MANIFEST,
     V2S1_TYPES,
     ImageManifest,
@@ -18,12 +18,12 @@ from labcheck.engine.manifest import (
     guess_media_type,
     parse_manifest,
 )
-from labcheck.engine.options import SideOptions
-from labcheck.engine.podman_client import PodmanCLI, PodmanClient, StoredImage
-from labcheck.engine.reference import StorageReference
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.transports.containers_storage.podman import PodmanCLI, PodmanClient, StoredImage
+from labcheck.engine.reference.parse import StorageReference
 from labcheck.engine.transports.dir import DirImageDestination, DirImageSource
 from labcheck.engine.transports.oci import OCIImageSource
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 MANIFEST_KEY = "manifest"  # the per-platform manifest the image was stored with

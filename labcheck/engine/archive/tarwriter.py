@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Protocol
 
-from labcheck.engine import pump
+from labcheck.engine.fsio import readahead
 from labcheck.errors import LabcheckError
 
 BLOCK = 512
@@ -95,7 +95,7 @@ class TarWriter:
         """A member of a size known in advance; TarWriteError if the stream's length differs."""
         self._write(header(name, size=size))
         written = 0
-        with pump.chunks(stream) as chunks:  # the next piece is read while this one is written
+        with readahead.chunks(stream) as chunks:  # the next piece is read while this one is written
             for chunk in chunks:
                 if written + len(chunk) > size:
                     raise TarWriteError(f"size mismatch when copying {name}: more than the expected {size} bytes")

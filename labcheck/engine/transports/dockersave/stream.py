@@ -7,10 +7,10 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from labcheck.engine import bigtmp
-from labcheck.engine.archive_paths import checked_member
-from labcheck.engine.compression import MAGIC_LEN, DecompressingReader, detect
-from labcheck.engine.dockertar_reader import MAX_CONFIG_SIZE, ArchiveFormatError, Catalog
+from labcheck.engine.fsio import tmpdir
+from labcheck.engine.archive.paths import checked_member
+from labcheck.engine.archive.compression import MAGIC_LEN, DecompressingReader, detect
+from labcheck.engine.transports.dockersave.reader import MAX_CONFIG_SIZE, ArchiveFormatError, Catalog
 
 _BUFSIZE = 1 << 20
 _KEEP_BUDGET = 64 << 20  # small members kept in memory during the metadata pass, at most
@@ -204,7 +204,7 @@ class SequentialMembers:
 
     def _spool(self, data: BinaryIO) -> Path:
         if self._spool_dir is None:
-            self._spool_dir = bigtmp.make_temp_dir("labcheck-layers-")
+            self._spool_dir = tmpdir.make_temp_dir("labcheck-layers-")
         target = self._spool_dir / f"{len(self._spooled)}.layer"
         with open(target, "wb") as out:
             self.spooled_bytes += _copy(data, out)
@@ -216,7 +216,7 @@ class SequentialMembers:
             self._cond.notify_all()
         if self._stream is not None:
             self._stream.close()
-        bigtmp.remove_tree(self._spool_dir)
+        tmpdir.remove_tree(self._spool_dir)
 
 
 def _copy(data: BinaryIO, out: BinaryIO) -> int:

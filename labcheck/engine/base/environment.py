@@ -10,7 +10,7 @@ import os
 from dataclasses import replace
 from typing import Mapping
 
-from labcheck.engine.options import SideOptions
+from labcheck.engine.base.options import SideOptions
 
 # Variables that have an option of their own: the option, when not given explicitly, takes the value.
 AS_OPTIONS = {"SSL_CERT_FILE": "ca_file", "CONTAINERS_REGISTRIES_CONF": "registries_conf",

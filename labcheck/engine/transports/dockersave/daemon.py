@@ -5,10 +5,10 @@ from __future__ import annotations
 import tempfile
 from typing import BinaryIO
 
-from labcheck.engine import bigtmp
-from labcheck.engine.compression import DiffIDTee
-from labcheck.engine.docker_api import DockerEngine, ImageLoad, docker_host
-from labcheck.engine.dockertar_reader import (
+from labcheck.engine.fsio import tmpdir
+from labcheck.engine.archive.compression import DiffIDTee
+from labcheck.engine.transports.dockersave.engine_api import DockerEngine, ImageLoad, docker_host
+from labcheck.engine.transports.dockersave.reader import (
     MANIFEST_FILE,
     MAX_MANIFEST_SIZE,
     ArchiveFormatError,
@@ -19,14 +19,14 @@ from labcheck.engine.dockertar_reader import (
     choose_item,
     parse_manifest_json,
 )
-from labcheck.engine.dockertar_writer import ArchiveWriter
-from labcheck.engine.errors import DigestMismatchError
-from labcheck.engine.options import SideOptions
-from labcheck.engine.reference import DaemonReference
-from labcheck.engine.tarstream import SequentialMembers, scan_metadata
-from labcheck.engine.tarwriter import TarWriter
-from labcheck.engine.transports.docker_archive import CONFIG_TYPES, ArchiveBlobs, verified_diff_ids
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.transports.dockersave.writer import ArchiveWriter
+from labcheck.engine.base.errors import DigestMismatchError
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.parse import DaemonReference
+from labcheck.engine.transports.dockersave.stream import SequentialMembers, scan_metadata
+from labcheck.engine.archive.tarwriter import TarWriter
+from labcheck.engine.transports.dockersave.archive import CONFIG_TYPES, ArchiveBlobs, verified_diff_ids
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 
@@ -103,7 +103,7 @@ class DaemonDestination(ArchiveBlobs):
 
     def _put_unsized(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
         # A tar header needs the size first: learn it from a temporary copy, as skopeo does.
-        with tempfile.TemporaryFile(prefix="labcheck-blob-", dir=bigtmp.big_files_dir()) as spool:
+        with tempfile.TemporaryFile(prefix="labcheck-blob-", dir=tmpdir.big_files_dir()) as spool:
             tee = DiffIDTee(stream)
             while chunk := tee.read(1 << 20):
                 spool.write(chunk)

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.digest import verify_bytes
-from labcheck.engine.errors import ImageNotFoundError
-from labcheck.engine.manifest import (
+from labcheck.engine.format.digest import verify_bytes
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.format.manifest import (
     ImageManifest,
     Instance,
     ManifestList,
     choose_instance,
     parse_manifest,
 )
-from labcheck.engine.options import SideOptions
-from labcheck.engine.types import BlobInfo, ImageSource
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.base.interfaces import BlobInfo, ImageSource
 from labcheck.errors import LabcheckError
 
 MAX_SMALL_BLOB = 64 << 20  # configs and manifests are read whole; anything bigger is not one

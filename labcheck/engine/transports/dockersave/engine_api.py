@@ -8,8 +8,8 @@ import os
 import urllib.parse
 from typing import Any, BinaryIO
 
-from labcheck.engine.errors import ImageNotFoundError, UnsupportedError
-from labcheck.engine.unix_http import UnixHTTPConnection, socket_path_of
+from labcheck.engine.base.errors import ImageNotFoundError, UnsupportedError
+from labcheck.engine.transports.dockersave.unix_http import UnixHTTPConnection, socket_path_of
 from labcheck.errors import LabcheckError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"

@@ -8,8 +8,8 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from labcheck.engine.archive_paths import UnsafeArchiveError
-from labcheck.engine.types import iter_chunks
+from labcheck.engine.archive.paths import UnsafeArchiveError
+from labcheck.engine.base.interfaces import iter_chunks
 from labcheck.errors import LabcheckError
 
 def member_path(name: str) -> PurePosixPath | None:
