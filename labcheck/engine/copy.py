@@ -21,23 +21,20 @@ from labcheck.engine.format.manifest import (
     V2S1_TYPES,
     ImageManifest,
     ManifestList,
-    choose_instance,
     convert_manifest,
     image_type_for,
     list_type_for,
     parse_manifest,
     serialize_list,
 )
+from labcheck.engine.format.platform import choose_instance
 from labcheck.engine.base.options import CopyOptions, SideOptions
-from labcheck.engine.transports import transport_module
+from labcheck.engine.transports import open_source, open_destination
 from labcheck.engine.base.interfaces import (
     BlobInfo,
-    BlobReuse,
     ImageDestination,
     ImageSource,
-    LayerInfosForCopy,
     ProgressEvent,
-    ToplevelManifestSink,
 )
 from labcheck.errors import LabcheckError
 
@@ -69,9 +66,9 @@ def copy_image(
     """Copy the image src_ref names to dst_ref (references as reference.py parses them)."""
     src_options = src_options or SideOptions()
     dst_options = dst_options or SideOptions()
-    source = transport_module(src_ref.transport).open_source(src_ref, src_options)
+    source = open_source(src_ref, src_options)
     try:
-        destination = transport_module(dst_ref.transport).open_destination(dst_ref, dst_options)
+        destination = open_destination(dst_ref, dst_options)
         try:
             return copy_between(
                 source,
@@ -155,8 +152,7 @@ class _Copier:
                 exc.message = f"choosing an image from manifest list: {exc.message}"
                 exc.args = (exc.message,)
                 raise
-            if isinstance(self.dest, ToplevelManifestSink):
-                self.dest.set_toplevel_manifest(raw, media_type)
+            self.dest.set_toplevel_manifest(raw, media_type)
             raw, media_type = get_instance_manifest(self.source, chosen)
         new_raw, new_type = self._copy_single(raw, media_type, top_level=True)
         return CopyResult(sha256_digest(new_raw), new_raw, new_type)
@@ -229,10 +225,9 @@ class _Copier:
                 hint="schema1 images can be copied unchanged, e.g. to dir:",
             )
         layers_changed = False
-        if isinstance(self.source, LayerInfosForCopy):
-            updated = self.source.layer_infos_for_copy(sha256_digest(raw))
-            if updated is not None and updated != manifest.layers:
-                manifest, layers_changed = replace(manifest, layers=updated), True
+        updated = self.source.layer_infos_for_copy(sha256_digest(raw))
+        if updated is not None and updated != manifest.layers:
+            manifest, layers_changed = replace(manifest, layers=updated), True
         self.emit("start")
         self._copy_layers(manifest.layers)
         if any(layer.digest in self._stored_as for layer in manifest.layers):
@@ -262,9 +257,7 @@ class _Copier:
         for layer in layers:
             unique.setdefault(layer.digest, layer)
         workers = max(1, self.options.image_parallel_copies or 6)
-        if getattr(self.dest, "one_blob_at_a_time", False):
-            # A tar is written in order: skopeo copies such destinations' blobs one by one, in
-            # manifest order, which makes the archive's bytes its own.
+        if self.dest.writes_blobs_in_order():
             workers = 1
         for info in unique.values():
             self.emit("blob", info.digest, info.size)  # in manifest order, as skopeo prints them
@@ -281,9 +274,8 @@ class _Copier:
     def _copy_blob(self, info: BlobInfo) -> None:
         if self._cancel.is_set():
             raise _Cancelled()
-        if info.digest in self._written or (
-            isinstance(self.dest, BlobReuse)
-            and self.dest.try_reusing_blob(info, source_repository=getattr(self.source, "repository_name", None))
+        if info.digest in self._written or self.dest.try_reusing_blob(
+            info, source_repository=self.source.repository_name()
         ):
             self.emit("blob-skipped", info.digest, info.size)
             return

@@ -47,7 +47,7 @@ def labcheck(env: dict[str, str], *args: str) -> bytes:
 
 
 def raw_manifest(reference: str) -> bytes:
-    source = docker_archive.open_source(ref(reference))
+    source = docker_archive.TRANSPORT.open_source(ref(reference))
     try:
         return source.get_manifest()[0]
     finally:

@@ -123,8 +123,8 @@ def test_layers_stream_from_the_daemon(world_env, tmp_path: Path) -> None:
     copy_image(ref(f"dir:{image.path}"), ref("docker-daemon:labcheck-daemon/streaming:8"))
     for workers in (1, 8):
         target = tmp_path / f"out-{workers}"
-        source = docker_daemon.open_source(ref("docker-daemon:labcheck-daemon/streaming:8"))
-        destination = dir_transport.open_destination(ref(f"dir:{target}"))
+        source = docker_daemon.TRANSPORT.open_source(ref("docker-daemon:labcheck-daemon/streaming:8"))
+        destination = dir_transport.TRANSPORT.open_destination(ref(f"dir:{target}"))
         try:
             copy_between(source, destination, options=CopyOptions(image_parallel_copies=workers))
         finally:
@@ -141,9 +141,9 @@ def test_layers_stream_from_the_daemon(world_env, tmp_path: Path) -> None:
 
 def test_missing_images_and_bad_destinations(world_env) -> None:
     with pytest.raises(ImageNotFoundError, match="No such image"):
-        docker_daemon.open_source(ref("docker-daemon:labcheck-daemon/nope:1"))
+        docker_daemon.TRANSPORT.open_source(ref("docker-daemon:labcheck-daemon/nope:1"))
     with pytest.raises(LabcheckError, match="a destination must be a name:tag"):
-        docker_daemon.open_destination(ref("docker-daemon:sha256:" + "a" * 64))
+        docker_daemon.TRANSPORT.open_destination(ref("docker-daemon:sha256:" + "a" * 64))
 
 
 def test_failed_copy_loads_nothing(world_env, tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ def test_layers_of_unknown_size_are_spooled_then_loaded(world_env, tmp_path: Pat
 
     image = write_dir_image(tmp_path / "src", layers=2, seed="unsized")
     manifest = json.loads(image.manifest)
-    destination = docker_daemon.open_destination(ref("docker-daemon:labcheck-daemon/unsized:1"))
+    destination = docker_daemon.TRANSPORT.open_destination(ref("docker-daemon:labcheck-daemon/unsized:1"))
     try:
         for layer in manifest["layers"]:
             with open(image.path / layer["digest"][7:], "rb") as blob:

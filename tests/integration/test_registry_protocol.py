@@ -26,7 +26,7 @@ from labcheck.engine.base.errors import AuthenticationError, ImageNotFoundError,
 from labcheck.engine.base.options import Credentials, SideOptions
 from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.engine.registry.client import RegistryClient
-from labcheck.engine.transports.registry import open_destination, open_source
+from labcheck.engine.transports import open_destination, open_source
 from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 from labcheck.labenv.components import registry_config

@@ -83,7 +83,7 @@ def test_malicious_docker_archive_is_refused(case: str, tmp_path: Path) -> None:
     before = _snapshot(tmp_path)
     ref = parse_image_reference(f"docker-archive:{archive}")
     with pytest.raises(UnsafeArchiveError) as err:
-        docker_archive.open_source(ref)
+        docker_archive.TRANSPORT.open_source(ref)
     assert err.value.hint and "malicious" in err.value.hint
     assert _snapshot(tmp_path) == before
     assert not Path("/tmp/labcheck-evil-absolute").exists()

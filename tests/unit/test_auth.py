@@ -8,12 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine.registry.credentials import (
-    auth_file_candidates,
-    credentials_for,
-    normalise_key,
-    parse_challenges,
-)
+from labcheck.engine.registry.credentials import auth_file_candidates, credentials_for, normalise_key
+from labcheck.engine.registry.challenge import parse_challenges
 from labcheck.engine.base.errors import UsageError
 from labcheck.engine.base.options import Credentials, SideOptions
 

@@ -9,7 +9,7 @@ import zlib
 from typing import Any, BinaryIO, Iterator
 
 from labcheck.engine.base.errors import UnsupportedError
-from labcheck.engine.base.interfaces import iter_chunks
+from labcheck.engine.fsio.chunks import iter_chunks
 from labcheck.errors import LabcheckError
 
 GZIP = "gzip"

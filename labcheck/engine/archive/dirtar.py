@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.base.interfaces import iter_chunks
+from labcheck.engine.fsio.chunks import iter_chunks
 from labcheck.errors import LabcheckError
 
 BLOCK = 512

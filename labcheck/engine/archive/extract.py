@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from labcheck.engine.archive.paths import UnsafeArchiveError
-from labcheck.engine.base.interfaces import iter_chunks
+from labcheck.engine.fsio.chunks import iter_chunks
 from labcheck.errors import LabcheckError
 
 def member_path(name: str) -> PurePosixPath | None:

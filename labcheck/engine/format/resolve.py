@@ -9,13 +9,8 @@ from typing import BinaryIO
 
 from labcheck.engine.format.digest import verify_bytes
 from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.format.manifest import (
-    ImageManifest,
-    Instance,
-    ManifestList,
-    choose_instance,
-    parse_manifest,
-)
+from labcheck.engine.format.manifest import ImageManifest, Instance, ManifestList, parse_manifest
+from labcheck.engine.format.platform import choose_instance
 from labcheck.engine.base.options import SideOptions
 from labcheck.engine.base.interfaces import BlobInfo, ImageSource
 from labcheck.errors import LabcheckError

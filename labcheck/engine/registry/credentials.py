@@ -1,4 +1,4 @@
-"""Registry credentials: explicit creds, auth files in containers' search order, and challenges."""
+"""Registry credentials: explicit creds and auth files in containers' search order (containers/image pkg/docker/config)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import binascii
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from labcheck.engine.base.errors import UsageError
@@ -109,41 +108,3 @@ def credentials_for(registry: str, repository: str, opts: SideOptions) -> Creden
     return None
 
 
-@dataclass(frozen=True)
-class Challenge:
-    """One parsed WWW-Authenticate challenge."""
-
-    scheme: str  # lower-case: "basic" or "bearer"
-    params: dict[str, str]
-
-
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_SCHEME = re.compile(rf"[\s,]*({_TOKEN})")
-# A parameter is `name=value`; a name followed by whitespace and no `=` starts the next challenge.
-_PARAM = re.compile(rf'[\s,]*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
-_SKIP_TO_COMMA = re.compile(r"[^,]*")
-
-
-def parse_challenges(header: str) -> list[Challenge]:
-    """Parse a WWW-Authenticate header (RFC 7235) into challenges; quoted values may hold commas."""
-    challenges: list[Challenge] = []
-    pos = 0
-    while pos < len(header):
-        scheme = _SCHEME.match(header, pos)
-        if scheme is None:
-            break
-        pos = scheme.end()
-        params: dict[str, str] = {}
-        while (param := _PARAM.match(header, pos)) is not None:
-            quoted, bare = param.group(2), param.group(3)
-            params[param.group(1).lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
-            pos = param.end()
-        if not params:  # a token68 credential (e.g. Negotiate) that we do not use
-            pos = _SKIP_TO_COMMA.match(header, pos).end()  # type: ignore[union-attr]
-        challenges.append(Challenge(scheme.group(1).lower(), params))
-    return challenges
-
-
-def challenge_error(challenge: Challenge | None) -> str:
-    """The Bearer `error` parameter (e.g. insufficient_scope, invalid_token), or ""."""
-    return challenge.params.get("error", "") if challenge else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from labcheck.engine.fsio import atomicfile
 from labcheck.engine.format.digest import digest_hex
@@ -13,7 +13,8 @@ from labcheck.engine.base.errors import ImageNotFoundError
 from labcheck.engine.format.resolve import open_blob_file
 from labcheck.engine.format.manifest import guess_media_type
 from labcheck.engine.base.options import SideOptions
-from labcheck.engine.base.interfaces import BlobInfo
+from labcheck.engine.reference.refs import DirReference
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 VERSION = b"Directory Transport Version: 1.1\n"
@@ -27,7 +28,7 @@ def _manifest_name(instance_digest: str | None) -> str:
     return "manifest.json" if instance_digest is None else f"{digest_hex(instance_digest)}.manifest.json"
 
 
-class DirImageSource:
+class DirImageSource(SourceDefaults):
     """Reads an image from a dir: layout."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -51,7 +52,7 @@ class DirImageSource:
         pass
 
 
-class DirImageDestination:
+class DirImageDestination(DestinationDefaults):
     """Writes an image into a dir: layout; the previous content stays valid until commit().
 
     durable=False (a spool another tool reads and we delete) writes without fsync.
@@ -126,9 +127,16 @@ class DirImageDestination:
             self._new_files = []
 
 
-def open_source(ref: Any, options: SideOptions | None = None) -> DirImageSource:
-    return DirImageSource(ref.path)
+class DirTransport:
+    """The dir: transport: one image as loose files in a directory."""
+
+    name = "dir"
+
+    def open_source(self, ref: DirReference, options: SideOptions | None = None) -> DirImageSource:
+        return DirImageSource(ref.path)
+
+    def open_destination(self, ref: DirReference, options: SideOptions | None = None) -> DirImageDestination:
+        return DirImageDestination(ref.path)
 
 
-def open_destination(ref: Any, options: SideOptions | None = None) -> DirImageDestination:
-    return DirImageDestination(ref.path)
+TRANSPORT = DirTransport()

@@ -14,7 +14,8 @@ from labcheck.engine.base.errors import ImageNotFoundError
 from labcheck.engine.format.resolve import open_blob_file
 from labcheck.engine.format.manifest import OCI_INDEX, OCI_MANIFEST, guess_media_type
 from labcheck.engine.base.options import SideOptions
-from labcheck.engine.base.interfaces import BlobInfo
+from labcheck.engine.reference.refs import OCIReference
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -61,7 +62,7 @@ def _descriptor_json(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class OCIImageSource:
+class OCIImageSource(SourceDefaults):
     """Reads one image (or index) of an OCI layout, chosen by tag name or by position."""
 
     def __init__(self, path: str | os.PathLike[str], image: str = "", source_index: int | None = None) -> None:
@@ -103,7 +104,7 @@ class OCIImageSource:
         pass
 
 
-class OCIImageDestination:
+class OCIImageDestination(DestinationDefaults):
     """Writes into an OCI layout; index.json (the only thing naming the image) is replaced at commit().
 
     durable=False (a spool we tar and delete) writes without fsync.
@@ -186,9 +187,16 @@ class OCIImageDestination:
             self._new_files = []
 
 
-def open_source(ref: Any, options: SideOptions | None = None) -> OCIImageSource:
-    return OCIImageSource(ref.path, getattr(ref, "image", "") or "", getattr(ref, "source_index", None))
+class OCITransport:
+    """The oci: transport: an OCI image layout directory."""
+
+    name = "oci"
+
+    def open_source(self, ref: OCIReference, options: SideOptions | None = None) -> OCIImageSource:
+        return OCIImageSource(ref.path, ref.image, ref.source_index)
+
+    def open_destination(self, ref: OCIReference, options: SideOptions | None = None) -> OCIImageDestination:
+        return OCIImageDestination(ref.path, ref.image)
 
 
-def open_destination(ref: Any, options: SideOptions | None = None) -> OCIImageDestination:
-    return OCIImageDestination(ref.path, getattr(ref, "image", "") or "")
+TRANSPORT = OCITransport()

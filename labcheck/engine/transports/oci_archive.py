@@ -5,21 +5,22 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from labcheck.engine.archive import dirtar, extract
 from labcheck.engine.fsio import atomicfile
 from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
 from labcheck.engine.base.errors import ImageNotFoundError
 from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.refs import OCIArchiveReference
 from labcheck.engine.transports.oci import OCIImageDestination, OCIImageSource
-from labcheck.engine.base.interfaces import BlobInfo
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 ARCHIVE_MODE = 0o666  # Go's os.Create, before the umask
 
 
-class OCIArchiveSource:
+class OCIArchiveSource(SourceDefaults):
     """Reads an image from an oci-archive: the tar is extracted (safely) into a temporary layout, as skopeo does."""
 
     def __init__(self, path: str | os.PathLike[str], image: str = "") -> None:
@@ -50,7 +51,7 @@ class OCIArchiveSource:
         self._tmp = None
 
 
-class OCIArchiveDestination:
+class OCIArchiveDestination(DestinationDefaults):
     """Writes an image as an oci-archive: a temporary layout, tarred at commit() into a temp file renamed into place."""
 
     def __init__(self, path: str | os.PathLike[str], image: str = "") -> None:
@@ -102,9 +103,16 @@ class OCIArchiveDestination:
         self._tmp = None
 
 
-def open_source(ref: Any, options: SideOptions | None = None) -> OCIArchiveSource:
-    return OCIArchiveSource(ref.path, getattr(ref, "image", "") or "")
+class OCIArchiveTransport:
+    """The oci-archive: transport: an OCI image layout in a tar file."""
+
+    name = "oci-archive"
+
+    def open_source(self, ref: OCIArchiveReference, options: SideOptions | None = None) -> OCIArchiveSource:
+        return OCIArchiveSource(ref.path, ref.image)
+
+    def open_destination(self, ref: OCIArchiveReference, options: SideOptions | None = None) -> OCIArchiveDestination:
+        return OCIArchiveDestination(ref.path, ref.image)
 
 
-def open_destination(ref: Any, options: SideOptions | None = None) -> OCIArchiveDestination:
-    return OCIArchiveDestination(ref.path, getattr(ref, "image", "") or "")
+TRANSPORT = OCIArchiveTransport()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence
 
-from labcheck.engine.reference.parse import StoreSpec
+from labcheck.engine.reference.refs import StoreSpec
 from labcheck.errors import LabcheckError
 
 _NOT_FOUND = ("image not known", "no such image")

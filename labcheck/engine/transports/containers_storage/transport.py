@@ -14,16 +14,16 @@ from labcheck.engine.format.manifest import (
     V2S1_TYPES,
     ImageManifest,
     ManifestList,
-    choose_instance,
     guess_media_type,
     parse_manifest,
 )
+from labcheck.engine.format.platform import choose_instance
 from labcheck.engine.base.options import SideOptions
 from labcheck.engine.transports.containers_storage.podman import PodmanCLI, PodmanClient, StoredImage
-from labcheck.engine.reference.parse import StorageReference
+from labcheck.engine.reference.refs import StorageReference
 from labcheck.engine.transports.dir import DirImageDestination, DirImageSource
 from labcheck.engine.transports.oci import OCIImageSource
-from labcheck.engine.base.interfaces import BlobInfo
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 MANIFEST_KEY = "manifest"  # the per-platform manifest the image was stored with
@@ -40,7 +40,7 @@ def _manifest_key(digest: str | None) -> str:
     return f"manifest-{digest}" if digest else MANIFEST_KEY
 
 
-class StorageImageSource:
+class StorageImageSource(SourceDefaults):
     """Reads an image from podman's store: its stored manifest as skopeo serves it, layers as uncompressed diffs.
 
     Like skopeo, the manifest is the one stored (so inspect shows the registry's layer digests) while
@@ -127,7 +127,7 @@ class StorageImageSource:
         self._saved = None
 
 
-class StorageImageDestination:
+class StorageImageDestination(DestinationDefaults):
     """Writes an image into podman's store: a dir: layout that podman pulls (keeping its manifests), then names.
 
     The result is what skopeo leaves: same image ID, the manifest and the list it was chosen from as
@@ -224,17 +224,22 @@ def _client(ref: StorageReference, options: SideOptions | None, client: PodmanCl
     return PodmanCLI(store=ref.store, env=env)
 
 
-def open_source(
-    ref: StorageReference, options: SideOptions | None = None, *, client: PodmanClient | None = None, env: Any = None
-) -> StorageImageSource:
-    """A source for ref; client defaults to podman's CLI for ref's store, run with env (else this
-    process's environment and the options' tool_env)."""
-    return StorageImageSource(ref, _client(ref, options, client, env))
+class StorageTransport:
+    """The containers-storage: transport: images in podman's storage."""
+
+    name = "containers-storage"
+
+    def open_source(self, ref: StorageReference, options: SideOptions | None = None, *,
+                    client: PodmanClient | None = None, env: Any = None) -> StorageImageSource:
+        """A source for ref; client defaults to podman's CLI for ref's store, run with env (else this
+        process's environment and the options' tool_env)."""
+        return StorageImageSource(ref, _client(ref, options, client, env))
+
+    def open_destination(self, ref: StorageReference, options: SideOptions | None = None, *,
+                         client: PodmanClient | None = None, env: Any = None) -> StorageImageDestination:
+        """A destination for ref; client defaults to podman's CLI for ref's store, run with env (else this
+        process's environment and the options' tool_env)."""
+        return StorageImageDestination(ref, _client(ref, options, client, env))
 
 
-def open_destination(
-    ref: StorageReference, options: SideOptions | None = None, *, client: PodmanClient | None = None, env: Any = None
-) -> StorageImageDestination:
-    """A destination for ref; client defaults to podman's CLI for ref's store, run with env (else this
-    process's environment and the options' tool_env)."""
-    return StorageImageDestination(ref, _client(ref, options, client, env))
+TRANSPORT = StorageTransport()

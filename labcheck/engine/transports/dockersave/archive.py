@@ -35,9 +35,10 @@ from labcheck.engine.format.manifest import (
     parse_manifest,
 )
 from labcheck.engine.base.options import SideOptions
-from labcheck.engine.reference.parse import DockerArchiveReference, DockerName
+from labcheck.engine.reference.refs import DockerArchiveReference
+from labcheck.engine.reference.names import DockerName
 from labcheck.engine.archive.tarwriter import SeekableTarWriter
-from labcheck.engine.base.interfaces import BlobInfo
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults
 from labcheck.errors import LabcheckError
 
 CONFIG_TYPES = (DOCKER_CONFIG, OCI_CONFIG)
@@ -152,16 +153,18 @@ def open_archive_image(archive: ArchiveFile, named: DockerName | None, source_in
     return ArchiveImageSource(image, archive.open_member, archive.close)
 
 
-class ArchiveBlobs:
+class ArchiveBlobs(DestinationDefaults):
     """What the docker-archive and docker-daemon destinations share: an ArchiveWriter fed configs and layers."""
 
-    one_blob_at_a_time = True  # the copy pipeline writes layers in manifest order, as skopeo does
     _writer: ArchiveWriter
     _layers: dict[str, tuple[str, int]]  # the digest a copy names a layer by -> (diffID, size)
     _configs: dict[str, bytes]
 
     def supported_manifest_types(self) -> list[str]:
         return [DOCKER_V2S2]
+
+    def writes_blobs_in_order(self) -> bool:
+        return True  # a tar written as it goes; skopeo's order of layers makes the archive's bytes
 
     def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
         return info.digest in self._layers or info.digest in self._configs
@@ -258,17 +261,23 @@ def verified_diff_ids(manifest: ImageManifest, config: bytes, layers: dict[str, 
     return written
 
 
-def open_source(ref: DockerArchiveReference, options: SideOptions | None = None) -> ArchiveImageSource:
-    archive = ArchiveFile(ref.path)
-    try:
-        return open_archive_image(archive, ref.named, ref.source_index)
-    except BaseException:
-        archive.close()
-        raise
+class DockerArchiveTransport:
+    """The docker-archive: transport: a docker save tar file."""
+
+    name = "docker-archive"
+
+    def open_source(self, ref: DockerArchiveReference, options: SideOptions | None = None) -> ArchiveImageSource:
+        archive = ArchiveFile(ref.path)
+        try:
+            return open_archive_image(archive, ref.named, ref.source_index)
+        except BaseException:
+            archive.close()
+            raise
+
+    def open_destination(self, ref: DockerArchiveReference, options: SideOptions | None = None) -> ArchiveDestination:
+        if ref.source_index is not None:
+            raise LabcheckError(f"Destination reference must not contain a manifest index @{ref.source_index}")
+        return ArchiveDestination(ref.path, ref.named)
 
 
-def open_destination(ref: DockerArchiveReference, options: SideOptions | None = None) -> ArchiveDestination:
-    if ref.source_index is not None:
-        raise LabcheckError(f"Destination reference must not contain a manifest index @{ref.source_index}")
-    return ArchiveDestination(ref.path, ref.named)
-
+TRANSPORT = DockerArchiveTransport()

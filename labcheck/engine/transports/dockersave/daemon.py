@@ -22,7 +22,7 @@ from labcheck.engine.transports.dockersave.reader import (
 from labcheck.engine.transports.dockersave.writer import ArchiveWriter
 from labcheck.engine.base.errors import DigestMismatchError
 from labcheck.engine.base.options import SideOptions
-from labcheck.engine.reference.parse import DaemonReference
+from labcheck.engine.reference.refs import DaemonReference
 from labcheck.engine.transports.dockersave.stream import SequentialMembers, scan_metadata
 from labcheck.engine.archive.tarwriter import TarWriter
 from labcheck.engine.transports.dockersave.archive import CONFIG_TYPES, ArchiveBlobs, verified_diff_ids
@@ -40,37 +40,6 @@ class DaemonImageSource(ArchiveImageSource):
     def __init__(self, image: ArchiveImage, layers: SequentialMembers) -> None:
         super().__init__(image, layers.open, layers.close, transport="docker-daemon")
         self.layers = layers
-
-
-def open_source(ref: DaemonReference, opts: SideOptions | None = None) -> DaemonImageSource:
-    """The image, read from two `docker save` streams: one for its metadata, one for its layers.
-
-    docker writes manifest.json after the layers, so one pass cannot both describe the image and stream
-    it; the first pass keeps only small files, the second hands layers over as they pass (see tarstream).
-    Both passes name the image by its ID, so they read the same image even if a tag moves meanwhile.
-    """
-    engine = _engine(opts)
-    image_id = str(engine.inspect_image(ref.string_within_transport())["Id"])
-    stream = engine.save_image(image_id)
-    try:
-        catalog, small = scan_metadata(stream)
-    finally:
-        stream.close()
-
-    def read_small(member: Member, limit: int) -> bytes:
-        if member.path not in small or member.size > limit:
-            raise ArchiveFormatError(f"{member.path} is larger than {limit} bytes")
-        return small[member.path]
-
-    def uncompressed_size(member: Member) -> int:
-        return member.uncompressed_size if member.uncompressed_size >= 0 else member.size
-
-    items = parse_manifest_json(read_small(catalog.resolve(MANIFEST_FILE), MAX_MANIFEST_SIZE))
-    image = build_image(catalog, choose_item(items, None, None), read_small, uncompressed_size)
-    if image.config_digest != image_id:
-        raise DigestMismatchError(image_id, image.config_digest, what="image config")
-    layers = SequentialMembers(lambda: engine.save_image(image_id), {layer.path for layer in image.layers})
-    return DaemonImageSource(image, layers)
 
 
 class DaemonDestination(ArchiveBlobs):
@@ -133,6 +102,43 @@ class DaemonDestination(ArchiveBlobs):
             self._upload.abort()
 
 
-def open_destination(ref: DaemonReference, opts: SideOptions | None = None) -> DaemonDestination:
-    return DaemonDestination(ref, opts)
+class DaemonTransport:
+    """The docker-daemon: transport: images in a Docker Engine, through its API socket."""
 
+    name = "docker-daemon"
+
+    def open_source(self, ref: DaemonReference, opts: SideOptions | None = None) -> DaemonImageSource:
+        """The image, read from two `docker save` streams: one for its metadata, one for its layers.
+
+        docker writes manifest.json after the layers, so one pass cannot both describe the image and stream
+        it; the first pass keeps only small files, the second hands layers over as they pass (see tarstream).
+        Both passes name the image by its ID, so they read the same image even if a tag moves meanwhile.
+        """
+        engine = _engine(opts)
+        image_id = str(engine.inspect_image(ref.string_within_transport())["Id"])
+        stream = engine.save_image(image_id)
+        try:
+            catalog, small = scan_metadata(stream)
+        finally:
+            stream.close()
+
+        def read_small(member: Member, limit: int) -> bytes:
+            if member.path not in small or member.size > limit:
+                raise ArchiveFormatError(f"{member.path} is larger than {limit} bytes")
+            return small[member.path]
+
+        def uncompressed_size(member: Member) -> int:
+            return member.uncompressed_size if member.uncompressed_size >= 0 else member.size
+
+        items = parse_manifest_json(read_small(catalog.resolve(MANIFEST_FILE), MAX_MANIFEST_SIZE))
+        image = build_image(catalog, choose_item(items, None, None), read_small, uncompressed_size)
+        if image.config_digest != image_id:
+            raise DigestMismatchError(image_id, image.config_digest, what="image config")
+        layers = SequentialMembers(lambda: engine.save_image(image_id), {layer.path for layer in image.layers})
+        return DaemonImageSource(image, layers)
+
+    def open_destination(self, ref: DaemonReference, opts: SideOptions | None = None) -> DaemonDestination:
+        return DaemonDestination(ref, opts)
+
+
+TRANSPORT = DaemonTransport()

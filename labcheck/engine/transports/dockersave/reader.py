@@ -14,8 +14,8 @@ from labcheck.engine.archive.compression import DecompressingReader
 from labcheck.engine.format.digest import sha256_digest
 from labcheck.engine.base.errors import ImageNotFoundError, UnsupportedError
 from labcheck.engine.format.manifest import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_V2S2
-from labcheck.engine.reference.parse import DockerName, parse_docker_name
-from labcheck.engine.base.interfaces import BlobInfo
+from labcheck.engine.reference.names import DockerName, parse_docker_name
+from labcheck.engine.base.interfaces import BlobInfo, SourceDefaults
 from labcheck.errors import LabcheckError
 
 MANIFEST_FILE = "manifest.json"
@@ -194,7 +194,7 @@ def build_image(
     return ArchiveImage(config, sha256_digest(config), [known[d] for d in diff_ids])
 
 
-class ArchiveImageSource:
+class ArchiveImageSource(SourceDefaults):
     """An ImageSource over one image of an archive; open_member gives a member's (raw) bytes."""
 
     def __init__(self, image: ArchiveImage, open_member: Callable[[str], BinaryIO],
