@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine.archive import dirtar, extract as safetar
+from labcheck.engine.archive import extract as safetar, tarwriter
 from labcheck.engine.archive.extract import UnsafeArchiveError, link_target_inside, member_path
 
 
@@ -127,13 +127,13 @@ def test_member_path_and_link_checks() -> None:
     assert not link_target_inside(P("x"), "")
 
 
-def test_dirtar_round_trips_and_uses_go_headers(tmp_path: Path) -> None:
+def test_write_tree_round_trips_and_uses_go_headers(tmp_path: Path) -> None:
     root = tmp_path / "tree"
     (root / "blobs" / "sha256").mkdir(parents=True)
     (root / "blobs" / "sha256" / "b").write_bytes(b"x" * 700)
     (root / "index.json").write_bytes(b"{}")
     buf = io.BytesIO()
-    dirtar.write_tree(root, buf)
+    tarwriter.write_tree(root, buf)
     data = buf.getvalue()
     assert len(data) % 512 == 0 and data.endswith(b"\0" * 1024)
     assert len(data) == 512 * (3 + 2 + 1 + 1) + 1024  # headers + 700 bytes in 2 blocks + {} in 1

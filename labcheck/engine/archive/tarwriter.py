@@ -1,16 +1,25 @@
-"""A tar writer whose bytes equal Go's archive/tar output for the headers skopeo writes (USTAR, no record padding)."""
+"""Tar writing whose bytes equal Go's archive/tar output for what skopeo writes (USTAR, no record padding):
+members streamed in order (docker-archive:, docker-daemon:), and whole directory trees (oci-archive:)."""
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
+import stat
+from functools import lru_cache
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from labcheck.engine.fsio import readahead
+from labcheck.engine.fsio.chunks import iter_chunks
 from labcheck.errors import LabcheckError
 
 BLOCK = 512
 _OCTAL_SIZE_MAX = 0o77777777777  # what fits the 12-byte size field as octal
 REGULAR = b"0"
 SYMLINK = b"2"
+DIRECTORY = b"5"
 
 
 class TarWriteError(LabcheckError):
@@ -44,8 +53,17 @@ def _split_name(name: str) -> tuple[bytes, bytes]:
     raise TarWriteError(f"tar member name too long: {name}")
 
 
-def header(name: str, *, size: int = 0, mode: int = 0o444, typeflag: bytes = REGULAR, linkname: str = "") -> bytes:
-    """One USTAR header block as Go writes it for tar.FileInfoHeader(…) with mtime 0 and owner 0:0."""
+def _text(value: str, width: int) -> bytes:
+    raw = value.encode()
+    if len(raw) > width:
+        raise TarWriteError(f"{value!r} is longer than the {width} bytes a ustar header allows")
+    return raw
+
+
+def header(name: str, *, size: int = 0, mode: int = 0o444, typeflag: bytes = REGULAR, linkname: str = "",
+           uid: int = 0, gid: int = 0, mtime: int = 0, uname: str = "", gname: str = "") -> bytes:
+    """One USTAR header block as Go writes it; by default as for tar.FileInfoHeader(…) with mtime 0
+    and owner 0:0 (docker save's members), else with the owner and time of a file on disk."""
     prefix, short = _split_name(name)
     link = linkname.encode()
     if len(link) > 100:
@@ -53,13 +71,16 @@ def header(name: str, *, size: int = 0, mode: int = 0o444, typeflag: bytes = REG
     block = bytearray(BLOCK)
     block[0:len(short)] = short
     block[100:108] = _octal(mode, 8)
-    block[108:116] = _octal(0, 8)  # uid
-    block[116:124] = _octal(0, 8)  # gid
+    block[108:116] = _octal(uid, 8)
+    block[116:124] = _octal(gid, 8)
     block[124:136] = _size_field(size)
-    block[136:148] = _octal(0, 12)  # mtime: time.Unix(0, 0)
+    block[136:148] = _octal(mtime, 12)
     block[156:157] = typeflag
     block[157:157 + len(link)] = link
     block[257:265] = b"ustar\x0000"
+    user, group = _text(uname, 32), _text(gname, 32)
+    block[265:265 + len(user)] = user
+    block[297:297 + len(group)] = group
     block[329:337] = _octal(0, 8)  # devmajor
     block[337:345] = _octal(0, 8)  # devminor
     block[345:345 + len(prefix)] = prefix
@@ -141,3 +162,64 @@ class SeekableTarWriter(TarWriter):
         self.file.seek(start)
         self.file.truncate(start)
         self.offset = start
+
+
+# --- a directory tree, as containers/storage's archive.Tar writes it for oci-archive: ------------
+
+
+@lru_cache(maxsize=64)
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return ""
+
+
+@lru_cache(maxsize=64)
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
+
+
+def _file_header(name: str, st: os.stat_result, typeflag: bytes, *, size: int = 0, linkname: str = "") -> bytes:
+    """The header Go's tar.FileInfoHeader gives a file on disk (mode keeps the type bits)."""
+    return header(name, size=size, mode=stat.S_IFMT(st.st_mode) | stat.S_IMODE(st.st_mode), typeflag=typeflag,
+                  linkname=linkname, uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime),
+                  uname=_user_name(st.st_uid), gname=_group_name(st.st_gid))
+
+
+def _walk(root: Path, rel: str = "") -> list[tuple[str, Path]]:
+    """Every entry under root in Go's filepath.Walk order (names sorted bytewise, parents first)."""
+    out: list[tuple[str, Path]] = []
+    for name in sorted(os.listdir(root / rel if rel else root), key=os.fsencode):
+        child_rel = f"{rel}/{name}" if rel else name
+        path = root / child_rel
+        out.append((child_rel, path))
+        if path.is_dir() and not path.is_symlink():
+            out.extend(_walk(root, child_rel))
+    return out
+
+
+def write_tree(root: Path, out: BinaryIO) -> None:
+    """Write everything under root (not root itself) to out as an uncompressed tar, then the end marker."""
+    for rel, path in _walk(root):
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
+            out.write(_file_header(rel + "/", st, DIRECTORY))
+        elif stat.S_ISLNK(st.st_mode):
+            out.write(_file_header(rel, st, SYMLINK, linkname=os.readlink(path)))
+        elif stat.S_ISREG(st.st_mode):
+            with open(path, "rb") as data:
+                out.write(_file_header(rel, st, REGULAR, size=st.st_size))
+                written = 0
+                for chunk in iter_chunks(data):
+                    out.write(chunk)
+                    written += len(chunk)
+            if written != st.st_size:
+                raise TarWriteError(f"{path} changed size while it was archived")
+            out.write(padding(written))
+        else:
+            raise TarWriteError(f"{path} is neither a file, a directory nor a symlink")
+    out.write(b"\x00" * (2 * BLOCK))

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.archive import dirtar, extract
+from labcheck.engine.archive import extract, tarwriter
 from labcheck.engine.fsio import atomicfile
 from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
 from labcheck.engine.base.errors import ImageNotFoundError
@@ -84,7 +84,7 @@ class OCIArchiveDestination(DestinationDefaults):
         fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name[:16]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
-                dirtar.write_tree(self._tmp, out)
+                tarwriter.write_tree(self._tmp, out)
                 out.flush()
                 os.fchmod(out.fileno(), ARCHIVE_MODE & ~atomicfile._UMASK)
                 os.fsync(out.fileno())
