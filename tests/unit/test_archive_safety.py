@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine.archive.paths import UnsafeArchiveError, member_path, symlink_target
+from labcheck.engine.archive.extract import UnsafeArchiveError, member_path, symlink_target
 from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.engine.transports.dockersave.stream import SequentialMembers, scan_metadata
 from labcheck.engine.transports.dockersave import archive as docker_archive

@@ -1,51 +1,92 @@
-"""Extracting a tar archive into a directory, refusing every entry that could land outside it."""
+"""Tar member names and link targets kept inside the archive, and extraction that refuses anything else.
+
+One rule for every reader (docker-archive:, docker-daemon:, oci-archive:): a member's path is
+cleaned as Go's path.Clean does, and an absolute path, a path or link that leaves the archive, or a
+special file refuses the whole archive.
+"""
 
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 import tarfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.archive.paths import UnsafeArchiveError
 from labcheck.engine.fsio.chunks import iter_chunks
 from labcheck.errors import LabcheckError
 
-def member_path(name: str) -> PurePosixPath | None:
-    """The relative path an entry name stands for; None for the archive root itself.
+_ALLOWED_TYPES = {tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
+                  tarfile.CONTTYPE}
+ROOT = "."
 
-    Raises ValueError (with the reason) for absolute names and names with `..`.
-    """
+
+class UnsafeArchiveError(LabcheckError):
+    """An archive entry whose name or link target leaves the archive; the whole archive is refused."""
+
+    def __init__(self, message: str, *, entry: str, archive: str = "") -> None:
+        super().__init__(message, hint="the archive is damaged or malicious; labcheck will not extract any of it")
+        self.entry = entry
+        self.archive = archive
+
+
+def member_path(name: str) -> str:
+    """The cleaned, archive-relative path of a member ("." for the root); UnsafeArchiveError for
+    invalid or absolute names and for `..` that leaves the archive."""
     if not name or "\x00" in name:
-        raise ValueError("has an empty or invalid name")
+        raise UnsafeArchiveError(f"archive entry {name!r} has an invalid name", entry=name)
     if name.startswith("/"):
-        raise ValueError("has an absolute path")
-    parts = [p for p in PurePosixPath(name).parts if p != "."]
-    if ".." in parts:
-        raise ValueError("contains '..'")
-    return PurePosixPath(*parts) if parts else None
+        raise UnsafeArchiveError(f"archive entry {name!r} has an absolute path", entry=name)
+    cleaned = posixpath.normpath(name)
+    if cleaned == ".." or cleaned.startswith("../"):
+        raise UnsafeArchiveError(f"archive entry {name!r} points outside the archive ('..')", entry=name)
+    return cleaned
 
 
-def link_target_inside(entry: PurePosixPath, target: str) -> bool:
-    """Whether a symlink at entry pointing to target resolves inside the archive root (lexically)."""
-    if not target or target.startswith("/"):
-        return False
-    depth = len(entry.parts) - 1  # the link's directory, counted from the root
-    for part in PurePosixPath(target).parts:
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return False
-        elif part != ".":
-            depth += 1
-    return True
+def symlink_target(member: str, linkname: str) -> str:
+    """The archive path a symlink at member points to; UnsafeArchiveError if it leaves the archive."""
+    if not linkname or linkname.startswith("/"):
+        raise UnsafeArchiveError(
+            f"archive entry {member!r} is a symlink to {linkname!r}, outside the archive", entry=member
+        )
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(member), linkname))
+    if joined == ".." or joined.startswith("../"):
+        raise UnsafeArchiveError(
+            f"archive entry {member!r} is a symlink to {linkname!r}, outside the archive", entry=member
+        )
+    return joined
 
 
-def _ensure_real_dirs(root: Path, rel: PurePosixPath) -> None:
+def hardlink_target(member: str, linkname: str) -> str:
+    """The archive path a hard link names; UnsafeArchiveError if it leaves the archive."""
+    try:
+        return member_path(linkname)
+    except UnsafeArchiveError as exc:
+        reason = exc.message.split(" ", 3)[-1]  # "has an absolute path", "points outside the archive ('..')"
+        raise UnsafeArchiveError(f"archive entry {member!r} is a hard link whose target {reason}",
+                                 entry=member) from None
+
+
+def checked_member(info: tarfile.TarInfo) -> tuple[str, str | None]:
+    """(cleaned path, archive path of its link target or None) of a member, or UnsafeArchiveError."""
+    path = member_path(info.name)
+    if info.type not in _ALLOWED_TYPES:
+        raise UnsafeArchiveError(f"archive entry {info.name!r} is a device, fifo or other special file", entry=info.name)
+    if info.issym():
+        return path, symlink_target(path, info.linkname)
+    if info.islnk():
+        return path, hardlink_target(info.name, info.linkname)
+    return path, None
+
+
+# --- extraction (oci-archive:) -------------------------------------------------------------------
+
+
+def _ensure_real_dirs(root: Path, rel: str) -> None:
     """Create rel's directories under root; refuse when one of them exists as a symlink or a file."""
     current = root
-    for part in rel.parts:
+    for part in Path(rel).parts:
         current = current / part
         try:
             st = os.lstat(current)
@@ -74,8 +115,8 @@ def _write_file(target: Path, data: BinaryIO, mode: int) -> None:
             out.write(chunk)
 
 
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, rel: PurePosixPath) -> None:
-    _ensure_real_dirs(root, rel.parent)
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, rel: str, link: str | None) -> None:
+    _ensure_real_dirs(root, posixpath.dirname(rel))
     target = root / rel
     if member.isdir():
         if os.path.lexists(target) and not (target.is_dir() and not target.is_symlink()):
@@ -89,18 +130,13 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, r
         with data:
             _write_file(target, data, 0o644 | (member.mode & 0o111))
     elif member.issym():
-        if not link_target_inside(rel, member.linkname):
-            raise ValueError(f"is a symlink to {member.linkname!r}, outside the archive")
         _clear(target)
         os.symlink(member.linkname, target)
     elif member.islnk():
-        try:
-            source_rel = member_path(member.linkname)
-        except ValueError as exc:
-            raise ValueError(f"is a hard link whose target {exc}") from None
-        if source_rel is None:
+        assert link is not None
+        if link == ROOT:
             raise ValueError("is a hard link to the archive root")
-        source = root / source_rel
+        source = root / link
         if not source.is_file() or source.is_symlink() or not _is_inside(root, source):
             raise ValueError(f"is a hard link to {member.linkname!r}, which is not a file extracted before it")
         _clear(target)
@@ -117,8 +153,8 @@ def _is_inside(root: Path, path: Path) -> bool:
 def extract(archive: str | os.PathLike[str], destination: str | os.PathLike[str]) -> None:
     """Extract archive (plain or compressed tar) into the existing directory destination.
 
-    Absolute names, `..`, symlinks resolving outside, hard links to anything but an earlier
-    file, writing through a symlink, and special files all raise UnsafeArchiveError; files
+    Absolute names, `..` leaving the archive, symlinks resolving outside, hard links to anything but
+    an earlier file, writing through a symlink, and special files all raise UnsafeArchiveError; files
     stream in bounded chunks. On error, what was extracted so far stays for the caller to remove.
     """
     root = Path(destination)
@@ -130,12 +166,16 @@ def extract(archive: str | os.PathLike[str], destination: str | os.PathLike[str]
     with tar:
         for member in tar:
             try:
-                rel = member_path(member.name)
-                if rel is None:
+                rel, link = checked_member(member)
+            except UnsafeArchiveError as exc:
+                raise UnsafeArchiveError(f"refusing to extract {shown}: {exc.message}", entry=member.name,
+                                         archive=shown) from None
+            try:
+                if rel == ROOT:
                     if not member.isdir():
                         raise ValueError("names the archive root but is not a directory")
                     continue
-                _extract_member(tar, member, root, rel)
+                _extract_member(tar, member, root, rel, link)
                 if not _is_inside(root, (root / rel).parent):
                     raise ValueError("resolves outside the destination")
             except ValueError as exc:

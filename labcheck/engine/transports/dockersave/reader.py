@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable
 
 from labcheck.engine.format import gojson
-from labcheck.engine.archive.paths import checked_member, member_path
+from labcheck.engine.archive.extract import checked_member, member_path
 from labcheck.engine.archive.compression import DecompressingReader
 from labcheck.engine.format.digest import sha256_digest
 from labcheck.engine.base.errors import ImageNotFoundError, UnsupportedError
