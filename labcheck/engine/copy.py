@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from labcheck.engine.format import imageconfig
-from labcheck.engine.format.digest import VerifyingReader, sha256_digest, verify_bytes
+from labcheck.engine.format.digest import VerifyingReader, sha256_digest
 from labcheck.engine.base.errors import RegistryError, UnsupportedError
-from labcheck.engine.format.resolve import get_instance_manifest, read_small_blob
+from labcheck.engine.format.resolve import choose_from_list, get_instance_manifest, read_small_blob
 from labcheck.engine.format.manifest import (
     DOCKER_V2S2,
     FORMATS,
@@ -27,7 +27,6 @@ from labcheck.engine.format.manifest import (
     parse_manifest,
     serialize_list,
 )
-from labcheck.engine.format.platform import choose_instance
 from labcheck.engine.base.options import CopyOptions, SideOptions
 from labcheck.engine.transports import open_source, open_destination
 from labcheck.engine.base.interfaces import (
@@ -76,7 +75,6 @@ def copy_image(
                 src_options=src_options,
                 options=options,
                 progress=progress,
-                requested_digest=getattr(src_ref, "digest", None) or None,
                 dest_transport=dst_ref.transport,
             )
         finally:
@@ -92,13 +90,12 @@ def copy_between(
     src_options: SideOptions | None = None,
     options: CopyOptions | None = None,
     progress: ProgressCallback | None = None,
-    requested_digest: str | None = None,
     dest_transport: str = "",
 ) -> CopyResult:
     """Copy from an open source to an open destination and commit it. The caller closes both."""
     copier = _Copier(source, destination, src_options or SideOptions(), options or CopyOptions(), progress)
     copier.dest_transport = dest_transport
-    result = copier.run(requested_digest)
+    result = copier.run()
     destination.commit()
     return result
 
@@ -132,28 +129,18 @@ class _Copier:
 
     # --- top level -----------------------------------------------------------------------------
 
-    def run(self, requested_digest: str | None) -> CopyResult:
+    def run(self) -> CopyResult:
         raw, media_type = self.source.get_manifest()
-        if requested_digest:
-            verify_bytes(raw, requested_digest, what="manifest")
         parsed = parse_manifest(raw, media_type)
         media_type = media_type or parsed.media_type
         if isinstance(parsed, ManifestList):
             if self.options.all_images:
                 return self._copy_list(raw, parsed)
-            try:
-                chosen = choose_instance(
-                    parsed,
-                    arch=self.src_options.override_arch,
-                    os=self.src_options.override_os,
-                    variant=self.src_options.override_variant,
-                )
-            except LabcheckError as exc:
-                exc.message = f"choosing an image from manifest list: {exc.message}"
-                exc.args = (exc.message,)
-                raise
+            _, instance_raw, instance_type = choose_from_list(
+                self.source, parsed, self.src_options, context="choosing an image from manifest list"
+            )
             self.dest.set_toplevel_manifest(raw, media_type)
-            raw, media_type = get_instance_manifest(self.source, chosen)
+            raw, media_type = instance_raw, instance_type
         new_raw, new_type = self._copy_single(raw, media_type, top_level=True)
         return CopyResult(sha256_digest(new_raw), new_raw, new_type)
 

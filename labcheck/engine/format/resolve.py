@@ -10,7 +10,7 @@ from typing import BinaryIO
 from labcheck.engine.format.digest import verify_bytes
 from labcheck.engine.base.errors import ImageNotFoundError
 from labcheck.engine.format.manifest import ImageManifest, Instance, ManifestList, parse_manifest
-from labcheck.engine.format.platform import choose_instance
+from labcheck.engine.format.platform import NoMatchingPlatformError, choose_instance
 from labcheck.engine.base.options import SideOptions
 from labcheck.engine.base.interfaces import BlobInfo, ImageSource
 from labcheck.errors import LabcheckError
@@ -47,26 +47,31 @@ def get_instance_manifest(source: ImageSource, instance: Instance) -> tuple[byte
     return raw, media_type or instance.media_type
 
 
-def resolve_image(
-    source: ImageSource, options: SideOptions | None = None, *, requested_digest: str | None = None
-) -> ResolvedImage:
+def choose_from_list(
+    source: ImageSource, listing: ManifestList, options: SideOptions, *, context: str
+) -> tuple[Instance, bytes, str]:
+    """The instance of listing skopeo picks for the options' platform, and its verified manifest.
+
+    context is what containers/image says it was doing, which prefixes the no-match error.
+    """
+    try:
+        chosen = choose_instance(
+            listing, arch=options.override_arch, os=options.override_os, variant=options.override_variant
+        )
+    except NoMatchingPlatformError as exc:
+        raise NoMatchingPlatformError(f"{context}: {exc.message}", hint=exc.hint) from None
+    raw, media_type = get_instance_manifest(source, chosen)
+    return chosen, raw, media_type
+
+
+def resolve_image(source: ImageSource, options: SideOptions | None = None) -> ResolvedImage:
     """The top manifest and, when it is a list, the instance skopeo would choose for the platform."""
     options = options or SideOptions()
     top_raw, top_type = source.get_manifest()
-    if requested_digest:
-        verify_bytes(top_raw, requested_digest, what="manifest")
     parsed = parse_manifest(top_raw, top_type)
     top_type = top_type or parsed.media_type
     if isinstance(parsed, ManifestList):
-        try:
-            chosen = choose_instance(
-                parsed, arch=options.override_arch, os=options.override_os, variant=options.override_variant
-            )
-        except LabcheckError as exc:
-            exc.message = f"choosing image instance: {exc.message}"
-            exc.args = (exc.message,)
-            raise
-        raw, media_type = get_instance_manifest(source, chosen)
+        chosen, raw, media_type = choose_from_list(source, parsed, options, context="choosing image instance")
         single = parse_manifest(raw, media_type)
         if not isinstance(single, ImageManifest):
             raise LabcheckError(f"instance {chosen.digest} of the list is itself a list")
