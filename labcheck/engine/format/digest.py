@@ -9,7 +9,10 @@ from typing import BinaryIO, Callable
 from labcheck.engine.base.errors import DigestMismatchError
 from labcheck.errors import LabcheckError
 
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+# go-digest: the algorithms skopeo links in, and the loose form that tells "unsupported" from "malformed".
+_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_GO_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+_LOWER_HEX_RE = re.compile(r"[a-f0-9]+")
 
 
 class InvalidDigestError(LabcheckError):
@@ -21,9 +24,27 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def digest_problem(digest: str) -> str | None:
+    """go-digest's verdict on an `algorithm:hex` string: None when valid, else its error text."""
+    algorithm, colon, encoded = digest.partition(":")
+    if not algorithm or not colon or not encoded:
+        return "invalid checksum digest format"
+    length = _DIGEST_HEX_LENGTHS.get(algorithm)
+    if length is None:
+        if _GO_DIGEST_RE.fullmatch(digest):
+            return "unsupported digest algorithm"
+        return "invalid checksum digest format"
+    if len(encoded) != length:
+        return "invalid checksum digest length"
+    if not _LOWER_HEX_RE.fullmatch(encoded):
+        return "invalid checksum digest format"
+    return None
+
+
 def validate_digest(digest: str) -> str:
-    """Return digest if it is a well-formed sha256 digest; raise otherwise (guards path building)."""
-    if not _DIGEST_RE.match(digest):
+    """Return digest if it is a valid sha256 digest (the one algorithm labcheck stores blobs
+    under); raise otherwise. Guards every path built from a digest."""
+    if not digest.startswith("sha256:") or digest_problem(digest) is not None:
         raise InvalidDigestError(f"invalid digest {digest!r}", hint="expected sha256:<64 hex digits>")
     return digest
 

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, replace
 
 from labcheck.engine.base.errors import InvalidReferenceError
+from labcheck.engine.format.digest import digest_problem
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -31,10 +32,6 @@ _NAME_RE = re.compile(rf"(?:({_DOMAIN})/)?({_PATH})", re.ASCII)
 TAG_RE = re.compile(_TAG, re.ASCII)
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 
-# go-digest: the algorithms skopeo links in, and the loose form that tells "unsupported" from "malformed".
-_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
-_GO_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
-_LOWER_HEX_RE = re.compile(r"[a-f0-9]+")
 
 _GO_INT_RE = re.compile(r"[+-]?[0-9]+")
 _GO_INT_MAX = 2**63 - 1
@@ -50,23 +47,6 @@ def invalid(reason: str, hint: str | None = None) -> InvalidReferenceError:
 def go_quote(text: str) -> str:
     """Go's %q, close enough for the texts references are made of."""
     return json.dumps(text, ensure_ascii=False)
-
-
-def digest_problem(digest: str) -> str | None:
-    """go-digest's verdict on an `algorithm:hex` string: None when valid, else its error text."""
-    algorithm, colon, encoded = digest.partition(":")
-    if not algorithm or not colon or not encoded:
-        return "invalid checksum digest format"
-    length = _DIGEST_HEX_LENGTHS.get(algorithm)
-    if length is None:
-        if _GO_DIGEST_RE.fullmatch(digest):
-            return "unsupported digest algorithm"
-        return "invalid checksum digest format"
-    if len(encoded) != length:
-        return "invalid checksum digest length"
-    if not _LOWER_HEX_RE.fullmatch(encoded):
-        return "invalid checksum digest format"
-    return None
 
 
 def is_image_id(text: str) -> bool:

@@ -6,9 +6,9 @@ import difflib
 from typing import Callable, Union
 
 from labcheck.engine.base.errors import InvalidReferenceError
+from labcheck.engine.format.digest import digest_problem
 from labcheck.engine.reference.names import (
     NAME_HINT,
-    digest_problem,
     for_whole_name,
     go_atoi,
     go_quote,

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
+from labcheck.engine.format.digest import digest_problem
 from labcheck.engine.reference.names import (
     DEFAULT_TAG,
     DockerName,
-    digest_problem,
     go_quote,
     invalid,
     is_image_id,
