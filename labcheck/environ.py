@@ -8,8 +8,8 @@ import os
 import threading
 from typing import ContextManager, Iterator, Mapping
 
-from labcheck.engine.environment import options_with_environment
-from labcheck.engine.options import SideOptions
+from labcheck.engine.base.environment import options_with_environment
+from labcheck.engine.base.options import SideOptions
 
 # os.environ is one per process: calls that set it take turns (re-entrant for nested calls).
 _LOCK = threading.RLock()

@@ -9,8 +9,8 @@ from labcheck.checks.base import CheckContext, PlatformDigest, PlatformQueries
 from labcheck.checks.engine_queries import EngineQueries
 from labcheck.checks.platforms import host_platform, pick_instance
 from labcheck.checks.trace import Trace
-from labcheck.engine.errors import AuthenticationError, ImageNotFoundError
-from labcheck.engine.options import Credentials
+from labcheck.engine.base.errors import AuthenticationError, ImageNotFoundError
+from labcheck.engine.base.options import Credentials
 from labcheck.errors import LabcheckError
 
 

@@ -10,7 +10,7 @@ from labcheck.checks.base import CheckContext, CheckResult, check
 from labcheck.checks.digests import registry_problem, source_digests
 from labcheck.checks.schema import CREDS, TRANSPORT_REF, params
 from labcheck.checks.trace import Trace, last_line
-from labcheck.engine.manifest import ImageManifest, ManifestList, parse_manifest
+from labcheck.engine.format.manifest import ImageManifest, ManifestList, parse_manifest
 from labcheck.errors import LabcheckError
 
 VERSION_RE = re.compile(r"^Directory Transport Version: 1\.[01]\n?$")

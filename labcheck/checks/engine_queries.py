@@ -9,11 +9,11 @@ from typing import Any, Callable, Hashable, Mapping, TypeVar
 from labcheck.checks.base import PlatformDigest
 from labcheck.checks.query_cache import QueryCache
 from labcheck.engine import inspect as engine_inspect
-from labcheck.engine.manifest import ManifestList, manifest_digest, parse_manifest
-from labcheck.engine.options import Credentials, SideOptions
-from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.transports import transport_module
-from labcheck.engine.types import ImageSource
+from labcheck.engine.format.manifest import ManifestList, manifest_digest, parse_manifest
+from labcheck.engine.base.options import Credentials, SideOptions
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.transports import open_source
+from labcheck.engine.base.interfaces import ImageSource
 from labcheck.environ import options_or_environ
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ class EngineQueries:
         parsed = parse_image_reference(ref)
         options, environment = self._options(parsed.transport, creds)
         with environment:
-            source = transport_module(parsed.transport).open_source(parsed, options)
+            source = open_source(parsed, options)
             try:
                 return use(source, options)
             finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labcheck.engine.reference import parse_docker_name
+from labcheck.engine.reference.names import parse_docker_name
 from labcheck.errors import LabcheckError
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from labcheck.engine.reference.parse import TRANSPORTS
+
 
 def templated(pattern: str) -> str:
     """A regex for values matching pattern, or holding a jinja2 `{{ … }}` the linter sees unrendered.
@@ -28,7 +32,7 @@ LABELS: dict[str, Any] = {
 IMAGE_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": templated(r"^[^\s:/][^\s]*$")}
 TRANSPORT_REF: dict[str, Any] = {
     "type": "string",
-    "pattern": templated(r"^(docker|dir|oci|docker-archive|oci-archive|docker-daemon|containers-storage):\S+$"),
+    "pattern": templated(rf"^({'|'.join(re.escape(name) for name in TRANSPORTS)}):\S+$"),
     "description": "an image reference in skopeo's transport:reference syntax",
 }
 DOCKER_REF: dict[str, Any] = {"type": "string", "pattern": templated(r"^docker://\S+$")}

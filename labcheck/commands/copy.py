@@ -9,9 +9,9 @@ from typing import Any
 from labcheck.commands.imageflags import add_platform_flags, add_side_flags, side_options
 from labcheck.commands.progress import BarProgress, LineProgress
 from labcheck.engine.copy import copy_image
-from labcheck.engine.manifest import FORMATS
-from labcheck.engine.options import CopyOptions
-from labcheck.engine.reference import parse_image_reference
+from labcheck.engine.format.manifest import FORMATS
+from labcheck.engine.base.options import CopyOptions
+from labcheck.engine.reference.parse import parse_image_reference
 
 
 def register(subparsers: Any) -> None:

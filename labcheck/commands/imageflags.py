@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from labcheck.engine.options import Credentials, SideOptions
+from labcheck.engine.base.options import Credentials, SideOptions
 
 
 def parse_bool(text: str) -> bool:

@@ -9,8 +9,8 @@ from typing import Any
 from labcheck.commands import gotemplate
 from labcheck.commands.imageflags import add_platform_flags, add_side_flags, side_options
 from labcheck.engine import inspect as engine_inspect
-from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.transports import transport_module
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.transports import open_source
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     ref = parse_image_reference(args.image)
     options = side_options(args)
-    source = transport_module(ref.transport).open_source(ref, options)
+    source = open_source(ref, options)
     try:
         if args.all_platforms:
             entries = [e.to_json() for e in engine_inspect.inspect_platforms(source)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from labcheck.engine.types import ProgressEvent
+from labcheck.engine.base.interfaces import ProgressEvent
 
 _LINES = {
     "start": "Getting image source signatures",

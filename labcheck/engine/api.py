@@ -6,9 +6,10 @@ from typing import Protocol
 
 from labcheck.engine.copy import CopyResult, ProgressCallback, copy_image
 from labcheck.engine.inspect import ImageInspection, inspect_image
-from labcheck.engine.options import CopyOptions, SideOptions
-from labcheck.engine.reference import ImageReference, parse_image_reference
-from labcheck.engine.transports import transport_module
+from labcheck.engine.base.options import CopyOptions, SideOptions
+from labcheck.engine.reference.refs import ImageReference
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.transports import open_source
 
 
 def _parsed(ref: str | ImageReference) -> ImageReference:
@@ -30,7 +31,7 @@ def inspect(ref: str | ImageReference, options: SideOptions | None = None, *, li
     """What `skopeo inspect REF` reports."""
     parsed = _parsed(ref)
     options = options or SideOptions()
-    source = transport_module(parsed.transport).open_source(parsed, options)
+    source = open_source(parsed, options)
     try:
         named = parsed.docker_reference
         return inspect_image(source, options, list_tags=list_tags, name=named.name if named else "")

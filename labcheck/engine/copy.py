@@ -9,11 +9,11 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from labcheck.engine import imageconfig
-from labcheck.engine.digest import VerifyingReader, sha256_digest, verify_bytes
-from labcheck.engine.errors import RegistryError, UnsupportedError
-from labcheck.engine.image import get_instance_manifest, read_small_blob
-from labcheck.engine.manifest import (
+from labcheck.engine.format import imageconfig
+from labcheck.engine.format.digest import VerifyingReader, sha256_digest
+from labcheck.engine.base.errors import RegistryError, UnsupportedError
+from labcheck.engine.format.resolve import choose_from_list, get_instance_manifest, read_small_blob
+from labcheck.engine.format.manifest import (
     DOCKER_V2S2,
     FORMATS,
     LIST_TYPES,
@@ -21,23 +21,19 @@ from labcheck.engine.manifest import (
     V2S1_TYPES,
     ImageManifest,
     ManifestList,
-    choose_instance,
     convert_manifest,
     image_type_for,
     list_type_for,
     parse_manifest,
     serialize_list,
 )
-from labcheck.engine.options import CopyOptions, SideOptions
-from labcheck.engine.transports import transport_module
-from labcheck.engine.types import (
+from labcheck.engine.base.options import CopyOptions, SideOptions
+from labcheck.engine.transports import open_source, open_destination
+from labcheck.engine.base.interfaces import (
     BlobInfo,
-    BlobReuse,
     ImageDestination,
     ImageSource,
-    LayerInfosForCopy,
     ProgressEvent,
-    ToplevelManifestSink,
 )
 from labcheck.errors import LabcheckError
 
@@ -69,9 +65,9 @@ def copy_image(
     """Copy the image src_ref names to dst_ref (references as reference.py parses them)."""
     src_options = src_options or SideOptions()
     dst_options = dst_options or SideOptions()
-    source = transport_module(src_ref.transport).open_source(src_ref, src_options)
+    source = open_source(src_ref, src_options)
     try:
-        destination = transport_module(dst_ref.transport).open_destination(dst_ref, dst_options)
+        destination = open_destination(dst_ref, dst_options)
         try:
             return copy_between(
                 source,
@@ -79,7 +75,6 @@ def copy_image(
                 src_options=src_options,
                 options=options,
                 progress=progress,
-                requested_digest=getattr(src_ref, "digest", None) or None,
                 dest_transport=dst_ref.transport,
             )
         finally:
@@ -95,13 +90,12 @@ def copy_between(
     src_options: SideOptions | None = None,
     options: CopyOptions | None = None,
     progress: ProgressCallback | None = None,
-    requested_digest: str | None = None,
     dest_transport: str = "",
 ) -> CopyResult:
     """Copy from an open source to an open destination and commit it. The caller closes both."""
     copier = _Copier(source, destination, src_options or SideOptions(), options or CopyOptions(), progress)
     copier.dest_transport = dest_transport
-    result = copier.run(requested_digest)
+    result = copier.run()
     destination.commit()
     return result
 
@@ -135,29 +129,18 @@ class _Copier:
 
     # --- top level -----------------------------------------------------------------------------
 
-    def run(self, requested_digest: str | None) -> CopyResult:
+    def run(self) -> CopyResult:
         raw, media_type = self.source.get_manifest()
-        if requested_digest:
-            verify_bytes(raw, requested_digest, what="manifest")
         parsed = parse_manifest(raw, media_type)
         media_type = media_type or parsed.media_type
         if isinstance(parsed, ManifestList):
             if self.options.all_images:
                 return self._copy_list(raw, parsed)
-            try:
-                chosen = choose_instance(
-                    parsed,
-                    arch=self.src_options.override_arch,
-                    os=self.src_options.override_os,
-                    variant=self.src_options.override_variant,
-                )
-            except LabcheckError as exc:
-                exc.message = f"choosing an image from manifest list: {exc.message}"
-                exc.args = (exc.message,)
-                raise
-            if isinstance(self.dest, ToplevelManifestSink):
-                self.dest.set_toplevel_manifest(raw, media_type)
-            raw, media_type = get_instance_manifest(self.source, chosen)
+            _, instance_raw, instance_type = choose_from_list(
+                self.source, parsed, self.src_options, context="choosing an image from manifest list"
+            )
+            self.dest.set_toplevel_manifest(raw, media_type)
+            raw, media_type = instance_raw, instance_type
         new_raw, new_type = self._copy_single(raw, media_type, top_level=True)
         return CopyResult(sha256_digest(new_raw), new_raw, new_type)
 
@@ -229,10 +212,9 @@ class _Copier:
                 hint="schema1 images can be copied unchanged, e.g. to dir:",
             )
         layers_changed = False
-        if isinstance(self.source, LayerInfosForCopy):
-            updated = self.source.layer_infos_for_copy(sha256_digest(raw))
-            if updated is not None and updated != manifest.layers:
-                manifest, layers_changed = replace(manifest, layers=updated), True
+        updated = self.source.layer_infos_for_copy(sha256_digest(raw))
+        if updated is not None and updated != manifest.layers:
+            manifest, layers_changed = replace(manifest, layers=updated), True
         self.emit("start")
         self._copy_layers(manifest.layers)
         if any(layer.digest in self._stored_as for layer in manifest.layers):
@@ -262,9 +244,7 @@ class _Copier:
         for layer in layers:
             unique.setdefault(layer.digest, layer)
         workers = max(1, self.options.image_parallel_copies or 6)
-        if getattr(self.dest, "one_blob_at_a_time", False):
-            # A tar is written in order: skopeo copies such destinations' blobs one by one, in
-            # manifest order, which makes the archive's bytes its own.
+        if self.dest.writes_blobs_in_order():
             workers = 1
         for info in unique.values():
             self.emit("blob", info.digest, info.size)  # in manifest order, as skopeo prints them
@@ -281,9 +261,8 @@ class _Copier:
     def _copy_blob(self, info: BlobInfo) -> None:
         if self._cancel.is_set():
             raise _Cancelled()
-        if info.digest in self._written or (
-            isinstance(self.dest, BlobReuse)
-            and self.dest.try_reusing_blob(info, source_repository=getattr(self.source, "repository_name", None))
+        if info.digest in self._written or self.dest.try_reusing_blob(
+            info, source_repository=self.source.repository_name()
         ):
             self.emit("blob-skipped", info.digest, info.size)
             return

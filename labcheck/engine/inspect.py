@@ -6,12 +6,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from labcheck.engine import gojson, imageconfig
-from labcheck.engine.errors import RegistryError
-from labcheck.engine.image import ResolvedImage, read_small_blob, resolve_image
-from labcheck.engine.manifest import OCI_CONFIG, OCI_MANIFEST, ManifestList, manifest_digest, parse_manifest
-from labcheck.engine.options import SideOptions
-from labcheck.engine.types import ImageSource, TagLister
+from labcheck.engine.format import gojson, imageconfig
+from labcheck.engine.base.errors import RegistryError
+from labcheck.engine.format.resolve import ResolvedImage, read_small_blob, resolve_image
+from labcheck.engine.format.manifest import (
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    ManifestList,
+    manifest_digest,
+    parse_manifest,
+)
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.base.interfaces import ImageSource, TagLister
 from labcheck.errors import LabcheckError
 
 INDENT = "    "

@@ -9,8 +9,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from labcheck.engine.digest import sha256_digest
-from labcheck.engine.registry_client import RegistryClient
+from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.registry.client import RegistryClient
 
 BUSYBOX = Path("/bin/busybox")
 CREATED = "2023-08-04T06:50:36Z"

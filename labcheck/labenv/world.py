@@ -15,9 +15,9 @@ from pathlib import Path
 
 import requests
 
-from labcheck.engine.options import Credentials, SideOptions
-from labcheck.engine.registry_client import RegistryClient
-from labcheck.engine.unix_http import ping as docker_ping
+from labcheck.engine.base.options import Credentials, SideOptions
+from labcheck.engine.registry.client import RegistryClient
+from labcheck.engine.transports.dockersave.unix_http import ping as docker_ping
 from labcheck.errors import LabcheckError, UsageError
 from labcheck.labenv import components, userenv
 from labcheck.labenv.process import Daemon, free_port, port_is_free

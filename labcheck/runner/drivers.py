@@ -6,9 +6,9 @@ import contextlib
 from typing import Any, ContextManager, Mapping
 
 from labcheck.engine.api import EngineDriver, NativeDriver
-from labcheck.engine.options import CopyOptions, Credentials, SideOptions
-from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.registry_client import RegistryClient
+from labcheck.engine.base.options import CopyOptions, Credentials, SideOptions
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.registry.client import RegistryClient
 from labcheck.engine.skopeo_driver import SkopeoDriver
 from labcheck.environ import options_or_environ
 from labcheck.errors import UsageError

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from labcheck.engine import inspect as engine_inspect
-from labcheck.engine.podman_client import PodmanCLI, big_data_file_name
-from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.transports import containers_storage
+from labcheck.engine.transports.containers_storage.podman import PodmanCLI, big_data_file_name
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.transports.containers_storage import transport as containers_storage
 from labcheck.labenv.world import LabWorld
 from tests.imagebuild import write_dir_image
 
@@ -149,7 +149,7 @@ def test_copy_out_to_oci_layouts_skopeo_reads_back(lab_world: LabWorld, stored: 
 def test_the_engine_uses_the_environment_it_is_given(lab_world: LabWorld, stored: str) -> None:
     ref = parse_image_reference(stored)
     env = {**os.environ, **lab_world.env()}
-    source = containers_storage.open_source(ref, client=PodmanCLI(env=env))
+    source = containers_storage.TRANSPORT.open_source(ref, client=PodmanCLI(env=env))
     try:
         result = engine_inspect.inspect_image(source, name=ref.docker_reference.name)
     finally:
@@ -159,7 +159,7 @@ def test_the_engine_uses_the_environment_it_is_given(lab_world: LabWorld, stored
     conf = other.graph.parent / "storage.conf"
     conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{other.graph}"\nrunroot = "{other.run}"\n')
     with pytest.raises(Exception, match="does not resolve to an image"):
-        containers_storage.open_source(ref, client=PodmanCLI(env={**env, "CONTAINERS_STORAGE_CONF": str(conf)}))
+        containers_storage.TRANSPORT.open_source(ref, client=PodmanCLI(env={**env, "CONTAINERS_STORAGE_CONF": str(conf)}))
 
 
 def test_podman_to_docker_move(lab_world: LabWorld, stored: str) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from labcheck.engine.copy import copy_image
-from labcheck.engine.errors import DigestMismatchError, ImageNotFoundError
-from labcheck.engine.options import CopyOptions, SideOptions
-from labcheck.engine.reference import parse_image_reference as ref
-from labcheck.engine.transports import docker_archive
+from labcheck.engine.base.errors import DigestMismatchError, ImageNotFoundError
+from labcheck.engine.base.options import CopyOptions, SideOptions
+from labcheck.engine.reference.parse import parse_image_reference as ref
+from labcheck.engine.transports.dockersave import archive as docker_archive
 from labcheck.errors import LabcheckError
 from labcheck.labenv.world import LabWorld
 from tests.imagebuild import write_dir_image
@@ -47,7 +47,7 @@ def labcheck(env: dict[str, str], *args: str) -> bytes:
 
 
 def raw_manifest(reference: str) -> bytes:
-    source = docker_archive.open_source(ref(reference))
+    source = docker_archive.TRANSPORT.open_source(ref(reference))
     try:
         return source.get_manifest()[0]
     finally:

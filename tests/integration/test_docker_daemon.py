@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from labcheck.engine.copy import copy_between, copy_image
-from labcheck.engine.docker_api import DaemonError, DockerEngine
-from labcheck.engine.errors import DigestMismatchError, ImageNotFoundError
-from labcheck.engine.options import CopyOptions, SideOptions
-from labcheck.engine.reference import parse_image_reference as ref
-from labcheck.engine.tarwriter import TarWriter
+from labcheck.engine.transports.dockersave.engine_api import DaemonError, DockerEngine
+from labcheck.engine.base.errors import DigestMismatchError, ImageNotFoundError
+from labcheck.engine.base.options import CopyOptions, SideOptions
+from labcheck.engine.reference.parse import parse_image_reference as ref
+from labcheck.engine.archive.tarwriter import TarWriter
 from labcheck.engine.transports import dir as dir_transport
-from labcheck.engine.transports import docker_daemon
+from labcheck.engine.transports.dockersave import daemon as docker_daemon
 from labcheck.errors import LabcheckError
 from labcheck.labenv.world import LabWorld
 from tests.imagebuild import write_dir_image
@@ -123,8 +123,8 @@ def test_layers_stream_from_the_daemon(world_env, tmp_path: Path) -> None:
     copy_image(ref(f"dir:{image.path}"), ref("docker-daemon:labcheck-daemon/streaming:8"))
     for workers in (1, 8):
         target = tmp_path / f"out-{workers}"
-        source = docker_daemon.open_source(ref("docker-daemon:labcheck-daemon/streaming:8"))
-        destination = dir_transport.open_destination(ref(f"dir:{target}"))
+        source = docker_daemon.TRANSPORT.open_source(ref("docker-daemon:labcheck-daemon/streaming:8"))
+        destination = dir_transport.TRANSPORT.open_destination(ref(f"dir:{target}"))
         try:
             copy_between(source, destination, options=CopyOptions(image_parallel_copies=workers))
         finally:
@@ -141,9 +141,9 @@ def test_layers_stream_from_the_daemon(world_env, tmp_path: Path) -> None:
 
 def test_missing_images_and_bad_destinations(world_env) -> None:
     with pytest.raises(ImageNotFoundError, match="No such image"):
-        docker_daemon.open_source(ref("docker-daemon:labcheck-daemon/nope:1"))
+        docker_daemon.TRANSPORT.open_source(ref("docker-daemon:labcheck-daemon/nope:1"))
     with pytest.raises(LabcheckError, match="a destination must be a name:tag"):
-        docker_daemon.open_destination(ref("docker-daemon:sha256:" + "a" * 64))
+        docker_daemon.TRANSPORT.open_destination(ref("docker-daemon:sha256:" + "a" * 64))
 
 
 def test_failed_copy_loads_nothing(world_env, tmp_path: Path) -> None:
@@ -177,11 +177,11 @@ def test_labcheck_copy_cli_with_daemon_host(lab_world: LabWorld, world_env, tmp_
 
 
 def test_layers_of_unknown_size_are_spooled_then_loaded(world_env, tmp_path: Path) -> None:
-    from labcheck.engine.types import BlobInfo
+    from labcheck.engine.base.interfaces import BlobInfo
 
     image = write_dir_image(tmp_path / "src", layers=2, seed="unsized")
     manifest = json.loads(image.manifest)
-    destination = docker_daemon.open_destination(ref("docker-daemon:labcheck-daemon/unsized:1"))
+    destination = docker_daemon.TRANSPORT.open_destination(ref("docker-daemon:labcheck-daemon/unsized:1"))
     try:
         for layer in manifest["layers"]:
             with open(image.path / layer["digest"][7:], "rb") as blob:

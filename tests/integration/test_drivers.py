@@ -9,7 +9,7 @@ import pytest
 import testinfra
 
 from labcheck.engine.api import NativeDriver
-from labcheck.engine.options import SideOptions
+from labcheck.engine.base.options import SideOptions
 from labcheck.engine.skopeo_driver import SkopeoDriver
 from labcheck.environ import scoped_environ
 from labcheck.labenv.world import LabWorld

@@ -22,12 +22,12 @@ import requests
 import yaml
 
 from labcheck.engine.copy import copy_between
-from labcheck.engine.errors import AuthenticationError, ImageNotFoundError, RegistryError
-from labcheck.engine.options import Credentials, SideOptions
-from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.registry_client import RegistryClient
-from labcheck.engine.transports.registry import open_destination, open_source
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.base.errors import AuthenticationError, ImageNotFoundError, RegistryError
+from labcheck.engine.base.options import Credentials, SideOptions
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.registry.client import RegistryClient
+from labcheck.engine.transports import open_destination, open_source
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 from labcheck.labenv.components import registry_config
 from labcheck.labenv.process import Daemon, free_port

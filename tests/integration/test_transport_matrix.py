@@ -30,11 +30,11 @@ import testinfra
 
 from labcheck.engine import inspect as engine_inspect
 from labcheck.engine.api import NativeDriver
-from labcheck.engine.digest import sha256_digest
-from labcheck.engine.options import SideOptions
-from labcheck.engine.reference import parse_image_reference
+from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.engine.skopeo_driver import SkopeoDriver
-from labcheck.engine.transports import transport_module
+from labcheck.engine.transports import open_source
 from labcheck.labenv.world import LabWorld
 from labcheck.environ import scoped_environ
 
@@ -139,7 +139,7 @@ class World:
         parsed = parse_image_reference(ref)
         options = self.options(ref)
         with scoped_environ(self.lab.env()):
-            source = transport_module(parsed.transport).open_source(parsed, options)
+            source = open_source(parsed, options)
             try:
                 named = parsed.docker_reference
                 rendered = engine_inspect.inspect_image(source, options, name=named.name if named else "").render()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine.archive_paths import UnsafeArchiveError, member_path, symlink_target
-from labcheck.engine.reference import parse_image_reference
-from labcheck.engine.tarstream import SequentialMembers, scan_metadata
-from labcheck.engine.transports import docker_archive
+from labcheck.engine.archive.extract import UnsafeArchiveError, member_path, symlink_target
+from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.transports.dockersave.stream import SequentialMembers, scan_metadata
+from labcheck.engine.transports.dockersave import archive as docker_archive
 
 
 @pytest.mark.parametrize("name", ["/etc/passwd", "../evil", "a/../../evil", "..", "", "a\x00b"])
@@ -83,7 +83,7 @@ def test_malicious_docker_archive_is_refused(case: str, tmp_path: Path) -> None:
     before = _snapshot(tmp_path)
     ref = parse_image_reference(f"docker-archive:{archive}")
     with pytest.raises(UnsafeArchiveError) as err:
-        docker_archive.open_source(ref)
+        docker_archive.TRANSPORT.open_source(ref)
     assert err.value.hint and "malicious" in err.value.hint
     assert _snapshot(tmp_path) == before
     assert not Path("/tmp/labcheck-evil-absolute").exists()

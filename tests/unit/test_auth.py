@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine.auth import auth_file_candidates, credentials_for, normalise_key, parse_challenges
-from labcheck.engine.errors import UsageError
-from labcheck.engine.options import Credentials, SideOptions
+from labcheck.engine.registry.credentials import auth_file_candidates, credentials_for, normalise_key
+from labcheck.engine.registry.challenge import parse_challenges
+from labcheck.engine.base.errors import UsageError
+from labcheck.engine.base.options import Credentials, SideOptions
 
 
 def entry(user: str, password: str) -> dict:

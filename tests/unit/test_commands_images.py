@@ -6,7 +6,7 @@ from labcheck.cli import build_parser
 from labcheck.commands.gotemplate import render
 from labcheck.commands.imageflags import side_options
 from labcheck.commands.progress import LineProgress
-from labcheck.engine.types import ProgressEvent
+from labcheck.engine.base.interfaces import ProgressEvent
 
 D = "sha256:" + "a" * 64
 

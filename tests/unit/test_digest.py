@@ -4,8 +4,15 @@ import io
 
 import pytest
 
-from labcheck.engine.digest import VerifyingReader, digest_hex, sha256_digest, validate_digest, InvalidDigestError
-from labcheck.engine.errors import DigestMismatchError
+from labcheck.engine.format.digest import (
+    VerifyingReader,
+    digest_hex,
+    sha256_digest,
+    validate_digest,
+    InvalidDigestError,
+    digest_problem,
+)
+from labcheck.engine.base.errors import DigestMismatchError
 
 
 def test_sha256_digest() -> None:
@@ -34,3 +41,20 @@ def test_invalid_digests_are_refused_before_building_paths() -> None:
         with pytest.raises(InvalidDigestError):
             validate_digest(bad)
     assert digest_hex("sha256:" + "a" * 64) == "a" * 64
+
+
+@pytest.mark.parametrize(("digest", "problem"), [
+    ("sha256:" + "a" * 64, None),
+    ("sha512:" + "b" * 128, None),
+    ("sha256:" + "A" * 64, "invalid checksum digest format"),
+    ("sha256:" + "a" * 63, "invalid checksum digest length"),
+    ("md5:" + "a" * 32, "unsupported digest algorithm"),
+    ("sha256", "invalid checksum digest format"),
+])
+def test_one_validator_gives_go_digests_verdict_for_references_and_paths(digest: str, problem: str | None) -> None:
+    assert digest_problem(digest) == problem
+    if digest.startswith("sha256:") and problem is None:
+        assert validate_digest(digest) == digest
+    else:  # only sha256 names a stored blob
+        with pytest.raises(InvalidDigestError):
+            validate_digest(digest)

@@ -14,10 +14,10 @@ import threading
 
 import pytest
 
-from labcheck.engine.compression import DecompressingReader, DiffIDTee
-from labcheck.engine.dockertar_writer import go_compact, legacy_layers, top_level_raw
-from labcheck.engine.tarstream import SequentialMembers
-from labcheck.engine.tarwriter import BLOCK, TarWriter, header
+from labcheck.engine.archive.compression import DecompressingReader, DiffIDTee
+from labcheck.engine.transports.dockersave.writer import go_compact, legacy_layers, top_level_raw
+from labcheck.engine.transports.dockersave.stream import SequentialMembers
+from labcheck.engine.archive.tarwriter import BLOCK, TarWriter, header
 
 
 def test_header_matches_gos_ustar_bytes() -> None:
@@ -44,7 +44,7 @@ def test_written_archive_reads_back_and_ends_without_record_padding() -> None:
 
 
 def test_stream_of_the_wrong_length_is_refused() -> None:
-    from labcheck.engine.tarwriter import TarWriteError
+    from labcheck.engine.archive.tarwriter import TarWriteError
 
     with pytest.raises(TarWriteError):
         TarWriter(io.BytesIO()).add_stream("x", 5, io.BytesIO(b"abc"))

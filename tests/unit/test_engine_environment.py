@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labcheck.engine.environment import options_with_environment
-from labcheck.engine.options import SideOptions
+from labcheck.engine.base.environment import options_with_environment
+from labcheck.engine.base.options import SideOptions
 from labcheck.environ import options_or_environ
 
 

@@ -1,6 +1,6 @@
 """Go's encoding/json output, byte for byte."""
 
-from labcheck.engine import gojson
+from labcheck.engine.format import gojson
 
 
 def test_escapes_like_go() -> None:

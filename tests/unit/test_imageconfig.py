@@ -2,7 +2,7 @@
 
 import json
 
-from labcheck.engine.imageconfig import go_time, oci_config, to_oci_config
+from labcheck.engine.format.imageconfig import go_time, oci_config, to_oci_config
 
 
 def test_go_time_round_trip() -> None:

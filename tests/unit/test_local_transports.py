@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from labcheck.engine.copy import copy_between
-from labcheck.engine.errors import DigestMismatchError
-from labcheck.engine.options import CopyOptions
+from labcheck.engine.base.errors import DigestMismatchError
+from labcheck.engine.base.options import CopyOptions
 from labcheck.engine.transports.dir import DirImageDestination, DirImageSource, NotAnImageDirectoryError
 from labcheck.engine.transports.oci import OCIImageDestination, OCIImageSource
-from labcheck.engine.types import ProgressEvent
+from labcheck.engine.base.interfaces import ProgressEvent
 from tests.imagebuild import write_dir_image, write_dir_list
 
 

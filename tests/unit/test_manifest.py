@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from labcheck.engine import manifest as mf
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.format import manifest as mf
+from labcheck.engine.format import platform as platforms
+from labcheck.engine.base.interfaces import BlobInfo
 
 D = "sha256:" + "1" * 64
 
@@ -30,18 +31,18 @@ def test_guess_media_type() -> None:
 
 def test_choose_instance_by_platform() -> None:
     listing = _list(("amd64", "linux", ""), ("arm64", "linux", "v8"), ("arm", "linux", "v6"))
-    assert mf.choose_instance(listing, arch="amd64", os="linux").platform.architecture == "amd64"
-    assert mf.choose_instance(listing, arch="arm64").platform.variant == "v8"
-    assert mf.choose_instance(listing, arch="arm", variant="v7").platform.variant == "v6"
+    assert platforms.choose_instance(listing, arch="amd64", os="linux").platform.architecture == "amd64"
+    assert platforms.choose_instance(listing, arch="arm64").platform.variant == "v8"
+    assert platforms.choose_instance(listing, arch="arm", variant="v7").platform.variant == "v6"
 
 
 def test_no_match_has_skopeos_text() -> None:
     listing = _list(("amd64", "linux", ""), ("arm64", "linux", "v8"))
-    with pytest.raises(mf.NoMatchingPlatformError) as info:
-        mf.choose_instance(listing, arch="arm64", os="linux", variant="v7")
+    with pytest.raises(platforms.NoMatchingPlatformError) as info:
+        platforms.choose_instance(listing, arch="arm64", os="linux", variant="v7")
     assert info.value.message == 'no image found in manifest list for architecture arm64, variant "v7", OS linux'
-    with pytest.raises(mf.NoMatchingPlatformError):
-        mf.choose_instance(listing, arch="s390x", os="linux")
+    with pytest.raises(platforms.NoMatchingPlatformError):
+        platforms.choose_instance(listing, arch="s390x", os="linux")
 
 
 def test_v2s2_to_oci_is_compact_in_struct_order() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine import fsatomic, pump
-from labcheck.engine.digest import VerifyingReader
-from labcheck.engine.errors import DigestMismatchError
+from labcheck.engine.fsio import atomicfile as fsatomic, readahead as pump
+from labcheck.engine.format.digest import VerifyingReader
+from labcheck.engine.base.errors import DigestMismatchError
 
 CHUNK = 64 << 10
 
@@ -155,7 +155,7 @@ def test_write_stream_writes_atomically_with_the_file_mode(tmp_path: Path, monke
 @pytest.mark.parametrize("durable", [True, False])
 def test_fsync_once_per_file_and_never_for_spools(tmp_path: Path, monkeypatch, durable: bool) -> None:
     from labcheck.engine.transports.dir import DirImageDestination
-    from labcheck.engine.types import BlobInfo
+    from labcheck.engine.base.interfaces import BlobInfo
 
     synced: list[int] = []
     real_fsync = os.fsync

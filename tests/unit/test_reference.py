@@ -10,22 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine.errors import InvalidReferenceError
-from labcheck.engine.reference import (
-    TRANSPORTS,
+from labcheck.engine.base.errors import InvalidReferenceError
+from labcheck.engine.reference.parse import TRANSPORTS, parse_image_reference
+from labcheck.engine.reference.refs import (
     DaemonReference,
     DirReference,
     DockerArchiveReference,
-    DockerName,
     DockerReference,
     OCIArchiveReference,
     OCIReference,
     StorageReference,
     StoreSpec,
-    parse_docker_name,
-    parse_image_reference,
 )
-from labcheck.engine.transports import TRANSPORT_MODULES
+from labcheck.engine.reference.names import DockerName, parse_docker_name
+from labcheck.engine.transports import NAMES as TRANSPORT_NAMES
 
 H = "0123456789abcdef" * 4  # 64 hex digits: an image ID, or a sha256 digest's hex
 D = f"sha256:{H}"
@@ -242,7 +240,7 @@ def test_parse_image_reference(text, expected, printed):
     ref = parse_image_reference(text)
     assert ref == expected
     assert str(ref) == printed
-    assert ref.transport in TRANSPORT_MODULES
+    assert ref.transport in TRANSPORT_NAMES
     assert text.startswith(ref.transport + ":")
 
 
@@ -269,7 +267,7 @@ def test_docker_reference_is_there_when_the_transport_has_a_name(text, has_name)
 
 
 def test_every_transport_of_the_table_is_parsed():
-    assert set(TRANSPORTS) == set(TRANSPORT_MODULES)
+    assert set(TRANSPORTS) == set(TRANSPORT_NAMES)
     for transport in TRANSPORTS:
         try:
             parse_image_reference(f"{transport}:")

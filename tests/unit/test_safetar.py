@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from labcheck.engine import dirtar, safetar
-from labcheck.engine.safetar import UnsafeArchiveError, link_target_inside, member_path
+from labcheck.engine.archive import extract as safetar, tarwriter
+from labcheck.engine.archive.extract import UnsafeArchiveError, member_path, symlink_target
 
 
 def make_tar(path: Path, entries: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w") -> Path:
@@ -115,25 +115,33 @@ def test_not_a_tar_is_a_clear_error(tmp_path: Path, box) -> None:
 
 
 def test_member_path_and_link_checks() -> None:
-    assert member_path("./") is None
-    assert str(member_path("./blobs//sha256/x")) == "blobs/sha256/x"
-    for bad in ("/x", "a/../b", ""):
-        with pytest.raises(ValueError):
+    assert member_path("./") == "."
+    assert member_path("./blobs//sha256/x") == "blobs/sha256/x"
+    assert member_path("a/../b") == "b"  # cleaned as Go's path.Clean, still inside
+    for bad in ("/x", "a/../../b", ""):
+        with pytest.raises(UnsafeArchiveError):
             member_path(bad)
-    from pathlib import PurePosixPath as P
-    assert link_target_inside(P("a/b"), "../c")
-    assert not link_target_inside(P("a/b"), "../../c")
-    assert link_target_inside(P("a/b"), "./x/../../c")
-    assert not link_target_inside(P("x"), "")
+    assert symlink_target("a/b", "../c") == "c"
+    assert symlink_target("a/b", "./x/../../c") == "c"
+    for outside in ("../../c", ""):
+        with pytest.raises(UnsafeArchiveError):
+            symlink_target("a/b", outside)
 
 
-def test_dirtar_round_trips_and_uses_go_headers(tmp_path: Path) -> None:
+def test_dotdot_that_stays_inside_is_extracted_where_it_points(tmp_path: Path, box) -> None:
+    out, outside = box
+    safetar.extract(make_tar(tmp_path / "ok.tar", [("blobs/../index.json", b"{}")]), out)
+    assert (out / "index.json").read_bytes() == b"{}"
+    assert_nothing_outside(outside)
+
+
+def test_write_tree_round_trips_and_uses_go_headers(tmp_path: Path) -> None:
     root = tmp_path / "tree"
     (root / "blobs" / "sha256").mkdir(parents=True)
     (root / "blobs" / "sha256" / "b").write_bytes(b"x" * 700)
     (root / "index.json").write_bytes(b"{}")
     buf = io.BytesIO()
-    dirtar.write_tree(root, buf)
+    tarwriter.write_tree(root, buf)
     data = buf.getvalue()
     assert len(data) % 512 == 0 and data.endswith(b"\0" * 1024)
     assert len(data) == 512 * (3 + 2 + 1 + 1) + 1024  # headers + 700 bytes in 2 blocks + {} in 1

@@ -1,37 +1,56 @@
-"""The table of transports: skopeo's transport name -> the module that implements it.
+"""The transports: one registered object per skopeo transport name (containers/image's ImageTransport).
 
-Each module exposes `open_source(ref, opts) -> ImageSource` and
-`open_destination(ref, opts) -> ImageDestination`; modules are imported lazily.
+Each transport module defines `TRANSPORT`, whose `open_source`/`open_destination` take that
+transport's reference type (reference/refs.py). Modules are imported when first used, so a
+command pays only for the transports it touches.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Any, Protocol
 
-from labcheck.engine.errors import UnsupportedError
+from labcheck.engine.base.errors import UnsupportedError
+from labcheck.engine.base.interfaces import ImageDestination, ImageSource
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.refs import ImageReference
 
-TRANSPORT_MODULES: dict[str, str] = {
+_MODULES: dict[str, str] = {
     "docker": "labcheck.engine.transports.registry",
     "dir": "labcheck.engine.transports.dir",
     "oci": "labcheck.engine.transports.oci",
-    "docker-archive": "labcheck.engine.transports.docker_archive",
+    "docker-archive": "labcheck.engine.transports.dockersave.archive",
     "oci-archive": "labcheck.engine.transports.oci_archive",
-    "docker-daemon": "labcheck.engine.transports.docker_daemon",
-    "containers-storage": "labcheck.engine.transports.containers_storage",
+    "docker-daemon": "labcheck.engine.transports.dockersave.daemon",
+    "containers-storage": "labcheck.engine.transports.containers_storage.transport",
 }
+NAMES: tuple[str, ...] = tuple(_MODULES)
 
 
-def transport_module(name: str) -> ModuleType:
-    """The module implementing transport `name`; UnsupportedError when there is none yet."""
-    module_name = TRANSPORT_MODULES.get(name)
+class Transport(Protocol):
+    """What a transport is: a name, and sources and destinations it opens for its references."""
+
+    name: str
+
+    def open_source(self, ref: Any, options: SideOptions | None = None) -> ImageSource: ...
+
+    def open_destination(self, ref: Any, options: SideOptions | None = None) -> ImageDestination: ...
+
+
+def get_transport(name: str) -> Transport:
+    """The transport registered as `name`; UnsupportedError when there is none."""
+    module_name = _MODULES.get(name)
     if module_name is None:
-        raise UnsupportedError(f"transport {name} is not supported yet")
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise UnsupportedError(
-            f"transport {name} is not supported yet", hint="use the real skopeo for this transport for now"
-        ) from None
+        raise UnsupportedError(f"transport {name} is not supported")
+    transport: Transport = importlib.import_module(module_name).TRANSPORT
+    return transport
+
+
+def open_source(ref: ImageReference, options: SideOptions | None = None) -> ImageSource:
+    """A source for ref, opened by its transport; the caller closes it."""
+    return get_transport(ref.transport).open_source(ref, options or SideOptions())
+
+
+def open_destination(ref: ImageReference, options: SideOptions | None = None) -> ImageDestination:
+    """A destination for ref, opened by its transport; nothing is visible before its commit()."""
+    return get_transport(ref.transport).open_destination(ref, options or SideOptions())

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from labcheck.engine import fsatomic
-from labcheck.engine.digest import digest_hex
-from labcheck.engine.errors import ImageNotFoundError
-from labcheck.engine.image import open_blob_file
-from labcheck.engine.manifest import guess_media_type
-from labcheck.engine.options import SideOptions
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.fsio import atomicfile
+from labcheck.engine.format.digest import digest_hex
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.format.resolve import open_blob_file
+from labcheck.engine.format.manifest import guess_media_type
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.refs import DirReference
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 VERSION = b"Directory Transport Version: 1.1\n"
@@ -27,7 +28,7 @@ def _manifest_name(instance_digest: str | None) -> str:
     return "manifest.json" if instance_digest is None else f"{digest_hex(instance_digest)}.manifest.json"
 
 
-class DirImageSource:
+class DirImageSource(SourceDefaults):
     """Reads an image from a dir: layout."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -51,7 +52,7 @@ class DirImageSource:
         pass
 
 
-class DirImageDestination:
+class DirImageDestination(DestinationDefaults):
     """Writes an image into a dir: layout; the previous content stays valid until commit().
 
     durable=False (a spool another tool reads and we delete) writes without fsync.
@@ -82,7 +83,7 @@ class DirImageDestination:
                         hint="choose an empty or new directory",
                     )
         else:
-            self._created_dirs = fsatomic.make_dirs(self.path)
+            self._created_dirs = atomicfile.make_dirs(self.path)
 
     def supported_manifest_types(self) -> list[str]:
         return []
@@ -90,7 +91,7 @@ class DirImageDestination:
     def _write(self, name: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         content = stream if stream is not None else data
         assert content is not None
-        size = fsatomic.write_recording_new(self.path / name, content, self._new_files, durable=self._durable)
+        size = atomicfile.write_recording_new(self.path / name, content, self._new_files, durable=self._durable)
         self._written.add(name)
         return size
 
@@ -110,7 +111,7 @@ class DirImageDestination:
         self._write("version", data=VERSION)
         self._write("manifest.json", data=self._manifest)
         if self._durable:
-            fsatomic.fsync_dir(self.path)
+            atomicfile.fsync_dir(self.path)
         self._committed = True
         # Only one image per directory, as skopeo: what the previous image left goes now.
         for entry in self.path.iterdir():
@@ -122,13 +123,20 @@ class DirImageDestination:
 
     def close(self) -> None:
         if not self._committed:
-            fsatomic.remove_created(self._new_files, self._created_dirs)
+            atomicfile.remove_created(self._new_files, self._created_dirs)
             self._new_files = []
 
 
-def open_source(ref: Any, options: SideOptions | None = None) -> DirImageSource:
-    return DirImageSource(ref.path)
+class DirTransport:
+    """The dir: transport: one image as loose files in a directory."""
+
+    name = "dir"
+
+    def open_source(self, ref: DirReference, options: SideOptions | None = None) -> DirImageSource:
+        return DirImageSource(ref.path)
+
+    def open_destination(self, ref: DirReference, options: SideOptions | None = None) -> DirImageDestination:
+        return DirImageDestination(ref.path)
 
 
-def open_destination(ref: Any, options: SideOptions | None = None) -> DirImageDestination:
-    return DirImageDestination(ref.path)
+TRANSPORT = DirTransport()

@@ -7,13 +7,15 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from labcheck.engine import fsatomic, gojson
-from labcheck.engine.digest import digest_hex, sha256_digest, verify_bytes
-from labcheck.engine.errors import ImageNotFoundError
-from labcheck.engine.image import open_blob_file
-from labcheck.engine.manifest import OCI_INDEX, OCI_MANIFEST, guess_media_type
-from labcheck.engine.options import SideOptions
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.fsio import atomicfile
+from labcheck.engine.format import gojson
+from labcheck.engine.format.digest import digest_hex, sha256_digest, verify_bytes
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.format.resolve import open_blob_file
+from labcheck.engine.format.manifest import OCI_INDEX, OCI_MANIFEST, guess_media_type
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.refs import OCIReference
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -60,7 +62,7 @@ def _descriptor_json(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class OCIImageSource:
+class OCIImageSource(SourceDefaults):
     """Reads one image (or index) of an OCI layout, chosen by tag name or by position."""
 
     def __init__(self, path: str | os.PathLike[str], image: str = "", source_index: int | None = None) -> None:
@@ -102,7 +104,7 @@ class OCIImageSource:
         pass
 
 
-class OCIImageDestination:
+class OCIImageDestination(DestinationDefaults):
     """Writes into an OCI layout; index.json (the only thing naming the image) is replaced at commit().
 
     durable=False (a spool we tar and delete) writes without fsync.
@@ -115,7 +117,7 @@ class OCIImageDestination:
         if self.path.exists() and not self.path.is_dir():
             raise OCILayoutError(f"{self.path} exists and is not a directory")
         self._index = _read_index(self.path) if (self.path / "index.json").exists() else {"schemaVersion": 2}
-        self._created_dirs = fsatomic.make_dirs(self.path / "blobs" / "sha256")
+        self._created_dirs = atomicfile.make_dirs(self.path / "blobs" / "sha256")
         self._new_files: list[Path] = []
         self._top: dict[str, Any] | None = None
         self._committed = False
@@ -129,7 +131,7 @@ class OCIImageDestination:
     def _store(self, digest: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         content = stream if stream is not None else data
         assert content is not None
-        return fsatomic.write_recording_new(_blob_path(self.path, digest), content, self._new_files,
+        return atomicfile.write_recording_new(_blob_path(self.path, digest), content, self._new_files,
                                             durable=self._durable)
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
@@ -172,22 +174,29 @@ class OCIImageDestination:
         if self._index.get("annotations"):
             index["annotations"] = gojson.sorted_map(self._index["annotations"])
         if self._durable:
-            fsatomic.fsync_dir(self.path / "blobs" / "sha256")
-        fsatomic.write_bytes(self.path / "oci-layout", LAYOUT, durable=self._durable)
-        fsatomic.write_bytes(self.path / "index.json", gojson.dumps(index).encode(), durable=self._durable)
+            atomicfile.fsync_dir(self.path / "blobs" / "sha256")
+        atomicfile.write_bytes(self.path / "oci-layout", LAYOUT, durable=self._durable)
+        atomicfile.write_bytes(self.path / "index.json", gojson.dumps(index).encode(), durable=self._durable)
         if self._durable:
-            fsatomic.fsync_dir(self.path)
+            atomicfile.fsync_dir(self.path)
         self._committed = True
 
     def close(self) -> None:
         if not self._committed:
-            fsatomic.remove_created(self._new_files, self._created_dirs)
+            atomicfile.remove_created(self._new_files, self._created_dirs)
             self._new_files = []
 
 
-def open_source(ref: Any, options: SideOptions | None = None) -> OCIImageSource:
-    return OCIImageSource(ref.path, getattr(ref, "image", "") or "", getattr(ref, "source_index", None))
+class OCITransport:
+    """The oci: transport: an OCI image layout directory."""
+
+    name = "oci"
+
+    def open_source(self, ref: OCIReference, options: SideOptions | None = None) -> OCIImageSource:
+        return OCIImageSource(ref.path, ref.image, ref.source_index)
+
+    def open_destination(self, ref: OCIReference, options: SideOptions | None = None) -> OCIImageDestination:
+        return OCIImageDestination(ref.path, ref.image)
 
 
-def open_destination(ref: Any, options: SideOptions | None = None) -> OCIImageDestination:
-    return OCIImageDestination(ref.path, getattr(ref, "image", "") or "")
+TRANSPORT = OCITransport()

@@ -5,20 +5,22 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from labcheck.engine import dirtar, fsatomic, safetar
-from labcheck.engine.bigtmp import make_temp_dir, remove_tree
-from labcheck.engine.errors import ImageNotFoundError
-from labcheck.engine.options import SideOptions
+from labcheck.engine.archive import extract, tarwriter
+from labcheck.engine.fsio import atomicfile
+from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.refs import OCIArchiveReference
 from labcheck.engine.transports.oci import OCIImageDestination, OCIImageSource
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 ARCHIVE_MODE = 0o666  # Go's os.Create, before the umask
 
 
-class OCIArchiveSource:
+class OCIArchiveSource(SourceDefaults):
     """Reads an image from an oci-archive: the tar is extracted (safely) into a temporary layout, as skopeo does."""
 
     def __init__(self, path: str | os.PathLike[str], image: str = "") -> None:
@@ -30,7 +32,7 @@ class OCIArchiveSource:
             )
         self._tmp: Path | None = make_temp_dir("oci-archive-")
         try:
-            safetar.extract(self.path, self._tmp)
+            extract.extract(self.path, self._tmp)
             self._layout = OCIImageSource(self._tmp, image)
         except BaseException:
             remove_tree(self._tmp)
@@ -49,7 +51,7 @@ class OCIArchiveSource:
         self._tmp = None
 
 
-class OCIArchiveDestination:
+class OCIArchiveDestination(DestinationDefaults):
     """Writes an image as an oci-archive: a temporary layout, tarred at commit() into a temp file renamed into place."""
 
     def __init__(self, path: str | os.PathLike[str], image: str = "") -> None:
@@ -82,9 +84,9 @@ class OCIArchiveDestination:
         fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name[:16]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
-                dirtar.write_tree(self._tmp, out)
+                tarwriter.write_tree(self._tmp, out)
                 out.flush()
-                os.fchmod(out.fileno(), ARCHIVE_MODE & ~fsatomic._UMASK)
+                os.fchmod(out.fileno(), ARCHIVE_MODE & ~atomicfile._UMASK)
                 os.fsync(out.fileno())
             os.replace(tmp_name, self.path)
         except BaseException:
@@ -93,7 +95,7 @@ class OCIArchiveDestination:
             except FileNotFoundError:
                 pass
             raise
-        fsatomic.fsync_dir(self.path.parent)
+        atomicfile.fsync_dir(self.path.parent)
 
     def close(self) -> None:
         self._layout.close()
@@ -101,9 +103,16 @@ class OCIArchiveDestination:
         self._tmp = None
 
 
-def open_source(ref: Any, options: SideOptions | None = None) -> OCIArchiveSource:
-    return OCIArchiveSource(ref.path, getattr(ref, "image", "") or "")
+class OCIArchiveTransport:
+    """The oci-archive: transport: an OCI image layout in a tar file."""
+
+    name = "oci-archive"
+
+    def open_source(self, ref: OCIArchiveReference, options: SideOptions | None = None) -> OCIArchiveSource:
+        return OCIArchiveSource(ref.path, ref.image)
+
+    def open_destination(self, ref: OCIArchiveReference, options: SideOptions | None = None) -> OCIArchiveDestination:
+        return OCIArchiveDestination(ref.path, ref.image)
 
 
-def open_destination(ref: Any, options: SideOptions | None = None) -> OCIArchiveDestination:
-    return OCIArchiveDestination(ref.path, getattr(ref, "image", "") or "")
+TRANSPORT = OCIArchiveTransport()

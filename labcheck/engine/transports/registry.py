@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from labcheck.engine import pump
-from labcheck.engine.digest import sha256_digest
-from labcheck.engine.errors import DigestMismatchError, UnsupportedError
-from labcheck.engine.options import SideOptions
-from labcheck.engine.reference import DockerReference
-from labcheck.engine.registries_conf import find_entry, rewrite
-from labcheck.engine.registry_client import RegistryClient
-from labcheck.engine.types import BlobInfo
+from labcheck.engine.fsio import readahead
+from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.base.errors import DigestMismatchError, UnsupportedError
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.reference.refs import DockerReference
+from labcheck.engine.registry.registries_conf import find_entry, rewrite
+from labcheck.engine.registry.client import RegistryClient
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 
 
 def _client(name: str, opts: SideOptions, *, push: bool, use_location: bool) -> RegistryClient:
@@ -24,7 +24,7 @@ def _client(name: str, opts: SideOptions, *, push: bool, use_location: bool) -> 
     return RegistryClient(host, path, opts, push=push, insecure=bool(entry and entry.insecure))
 
 
-class RegistrySource:
+class RegistrySource(SourceDefaults):
     """Reads one image (or list) from a registry."""
 
     def __init__(self, ref: DockerReference, opts: SideOptions) -> None:
@@ -34,7 +34,6 @@ class RegistrySource:
         self.client = _client(self.named.name, opts, push=False, use_location=True)
         self._tag_client: RegistryClient | None = None
 
-    @property
     def repository_name(self) -> str:
         """`host/path` of the repository the blobs are read from (for cross-repository mounts)."""
         return f"{self.client.registry}/{self.client.repository}"
@@ -61,17 +60,13 @@ class RegistrySource:
             self._tag_client.close()
 
 
-class RegistryDestination:
+class RegistryDestination(DestinationDefaults):
     """Writes one image (or list) to a registry; the top-level manifest PUT is the commit."""
 
     def __init__(self, ref: DockerReference, opts: SideOptions) -> None:
         self.ref = ref
         self.named = ref.named
         self.client = _client(self.named.name, opts, push=True, use_location=False)
-
-    @property
-    def repository_name(self) -> str:
-        return f"{self.client.registry}/{self.client.repository}"
 
     def supported_manifest_types(self) -> list[str]:
         return []
@@ -92,7 +87,7 @@ class RegistryDestination:
         verifies what it did not read); this covers configs, which get no reuse check upstream."""
         if self.client.blob_size(info.digest) is not None:
             return info
-        with pump.chunks(stream) as chunks:  # read (and verified) ahead while a chunk is sent
+        with readahead.chunks(stream) as chunks:  # read (and verified) ahead while a chunk is sent
             total = self.client.upload_blob(chunks, info.digest, size=info.size)
         return BlobInfo(info.digest, total, info.media_type)
 
@@ -112,9 +107,16 @@ class RegistryDestination:
         self.client.close()
 
 
-def open_source(ref: DockerReference, opts: SideOptions) -> RegistrySource:
-    return RegistrySource(ref, opts)
+class RegistryTransport:
+    """The docker:// transport: images in a registry."""
+
+    name = "docker"
+
+    def open_source(self, ref: DockerReference, opts: SideOptions) -> RegistrySource:
+        return RegistrySource(ref, opts)
+
+    def open_destination(self, ref: DockerReference, opts: SideOptions) -> RegistryDestination:
+        return RegistryDestination(ref, opts)
 
 
-def open_destination(ref: DockerReference, opts: SideOptions) -> RegistryDestination:
-    return RegistryDestination(ref, opts)
+TRANSPORT = RegistryTransport()

@@ -1,0 +1,1 @@
+"""Tar archives: Go-identical writing, safe extraction, compression (containers/image pkg/compression)."""

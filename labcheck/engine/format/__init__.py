@@ -1,0 +1,1 @@
+"""Image formats: manifests, indexes, configs, digests, platforms, Go-exact JSON (containers/image manifest/, image/)."""

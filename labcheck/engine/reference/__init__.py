@@ -1,0 +1,1 @@
+"""Image names and skopeo's transport:reference syntax (containers/image docker/reference, alltransports)."""

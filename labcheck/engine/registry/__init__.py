@@ -1,0 +1,1 @@
+"""The Registry HTTP API v2 client: session, retries, auth, credentials, TLS trust, registries.conf."""

@@ -1,0 +1,1 @@
+"""docker save's format and the transports that speak it: docker-archive: and docker-daemon:."""
