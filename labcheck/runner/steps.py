@@ -148,6 +148,7 @@ def run_step(step: Step, session: HostSession, mode: str, earlier: dict[str, Ste
     except SecretNotSet as exc:  # the step uses a secret this run was not given: it cannot be checked
         result.status, result.reason, result.hint = SKIPPED, f"needs a secret: {exc.message}", exc.hint or ""
         result.checks, result.actions = [], []
+        return result
     except ScenarioValueError as exc:  # the scenario's mistake, not the host's: the run exits 2
         session.scenario_errors[step.id] = exc
         result.status, result.reason = ERROR, str(exc)
@@ -166,13 +167,13 @@ def credit_traceless(steps: list[Step], results: dict[str, StepResult]) -> None:
     """A step that leaves no trace passed its checks, yet only a later step done shows the student did it.
 
     Applied to verify and check: with no later step of the run passed, it is not done yet (its hint
-    says what to do). A run that checks no later step (-k) leaves it as its checks found it.
+    says what to do). A run that checks no later step (-k, or skipped ones) leaves it as its checks found it.
     """
     for index, step in enumerate(steps):
         result = results.get(step.id)
         if not step.leaves_no_trace or result is None or result.status != PASSED:
             continue
-        later = [results[s.id] for s in steps[index + 1:] if s.id in results]
+        later = [results[s.id] for s in steps[index + 1:] if s.id in results and results[s.id].status != SKIPPED]
         if later and not any(r.status == PASSED for r in later):
             result.status = FAILED
             result.reason = "not done yet: it leaves nothing on the host to check, and no later step is done"

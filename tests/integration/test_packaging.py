@@ -71,7 +71,7 @@ def test_the_wheel_ships_the_scenarios_and_the_course(installed: Path) -> None:
     pages = _run([str(installed / "python"), "-c",
                   "from labcheck.scenario.catalog import course_pages; print(*course_pages(), sep='\\n')"],
                  cwd=installed.parent).stdout.split()
-    assert [Path(p).name for p in pages] == ["99-packaging-test.md"]
+    assert [Path(p).name for p in pages] == ["05-skopeo-moving-sharing.md", "99-packaging-test.md"]
 
 
 def test_the_version_has_one_source(installed: Path) -> None:
