@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 from labcheck.argtypes import positive_int, positive_seconds
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
+from labcheck.results import symbol
 
 if TYPE_CHECKING:
     from labcheck.hosts.pool import ConnectionPool
     from labcheck.hosts.targets import Target
-    from labcheck.runner.results import RunResults
+    from labcheck.results import RunResults
     from labcheck.scenario.model import Scenario
 
 PASSED, FAILED = "passed", "failed"
@@ -126,7 +127,7 @@ class _ResultsGrabber:
 
     def pytest_configure(self, config) -> None:
         from labcheck.runner.classrun import POOL_KEY, TARGETS_KEY
-        from labcheck.runner.plugin import RESULTS_KEY
+        from labcheck.report.pytest_reports import RESULTS_KEY
 
         self.results = config.stash[RESULTS_KEY]
         config.stash[TARGETS_KEY] = self.targets
@@ -236,10 +237,6 @@ def _run(args: argparse.Namespace) -> int:
     return results.exit_code()
 
 
-def _mark(status: str) -> str:
-    return {"passed": "✔", "failed": "✘", "skipped": "–", "unreachable": "?", "error": "!"}.get(status, "?")
-
-
 def print_check_view(results: RunResults) -> None:
     """A student's view: each step ✔/✘ with its title, the hint for the first failed step, k/n done."""
     for host, steps in results.hosts.items():
@@ -249,7 +246,7 @@ def print_check_view(results: RunResults) -> None:
             result = steps.get(step_id)
             if result is None:
                 continue
-            print(f"  {_mark(result.status)} {title}")
+            print(f"  {symbol(result.status)} {title}")
             if result.status != PASSED and first_failed is None:
                 first_failed = result
         done = sum(1 for r in steps.values() if r.status == PASSED)

@@ -24,7 +24,7 @@ from labcheck.hosts.pool import ConnectionPool, PoolOptions
 from labcheck.hosts.sshconfig import load_ssh_config
 from labcheck.hosts.targets import Target, parse_hosts_option, unique_names
 from labcheck.runner.drivers import make_driver
-from labcheck.runner.results import ERROR, UNREACHABLE, StepResult
+from labcheck.results import ERROR, UNREACHABLE, StepResult
 from labcheck.runner.steps import HostSession, run_step
 from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
 from labcheck.scenario.render import load_secrets_file

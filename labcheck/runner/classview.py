@@ -6,10 +6,8 @@ import threading
 from typing import Callable
 
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.results import PASSED, UNREACHABLE, RunResults
+from labcheck.results import PASSED, UNREACHABLE, NOT_RUN, RunResults, symbol
 
-MARKS = {"passed": "✔", "failed": "✘", "skipped": "–", "unreachable": "?", "error": "!"}
-LEGEND = "✔ passed  ✘ failed  – skipped  ! labcheck error  · not run yet"
 
 
 def host_cell(results: RunResults, host: str) -> str:
@@ -39,7 +37,7 @@ def matrix(results: RunResults, hosts: list[str] | None = None, *, reason_width:
         cells = []
         for index, (step_id, _title) in enumerate(results.steps):
             result = steps.get(step_id)
-            cells.append(MARKS.get(result.status, "?") if result else "·")
+            cells.append(symbol(result.status if result else NOT_RUN))
             if result is not None and result.status == PASSED:
                 totals[index] += 1
         width = [len(n) for n in numbers]

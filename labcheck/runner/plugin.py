@@ -12,20 +12,19 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from labcheck.errors import LabcheckError
+from labcheck.report import pytest_reports
+from labcheck.report.pytest_reports import RESULTS_KEY
 from labcheck.report.redact import REDACTOR
 from labcheck.runner.classrun import POOL_KEY, HostTarget, HostWork, add_options as add_class_options, run_all
-from labcheck.runner.classrun import targets as class_targets
+from labcheck.runner.classrun import run_inputs, targets as class_targets
 from labcheck.runner.classview import LiveView
 from labcheck.runner.drivers import DRIVERS
-from labcheck.runner.results import SKIPPED, UNREACHABLE, RunResults, StepResult
+from labcheck.results import SKIPPED, UNREACHABLE, RunResults, StepResult
 from labcheck.runner.steps import MODES
 from labcheck.scenario.model import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
     from labcheck.labenv.world import LabWorld
-
-RESULTS_KEY = pytest.StashKey[RunResults]()
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("labcheck", "labcheck scenarios")
@@ -47,9 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = RunResults(mode=config.getoption("labcheck_mode"))
-    from labcheck.report import pytest_reports  # the report side: redaction, JSON, JUnit names, HTML extras
-
-    pytest_reports.register(config)
+    # The report side (redaction, JSON, JUnit names, HTML extras) reads the results stashed above.
+    config.pluginmanager.import_plugin("labcheck.report.pytest_reports")
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path):
@@ -80,8 +78,11 @@ class ScenarioCollector(pytest.Collector):
         results = self.config.stash[RESULTS_KEY]
         results.scenario_id, results.scenario_title = self.scenario.id, self.scenario.title
         results.steps = [(s.id, s.title) for s in self.scenario.steps]
+        results.scenario_version, results.scenario_path = self.scenario.version, str(self.scenario.path)
+        results.var_overrides = run_inputs(self.config)[0]
         for host in class_targets(self.config):
             target = HostTarget(host, self.scenario, self.config)
+            results.targets.setdefault(target.name, target.spec)
             for step in self.scenario.steps:
                 yield StepItem.from_parent(self, name=f"{step.id}[{target.name}]", step=step, target=target)
 
@@ -97,6 +98,8 @@ class StepItem(pytest.Item):
         super().__init__(**kwargs)
         self.step = step
         self.target = target
+        self.user_properties += [(pytest_reports.HOST, target.name), (pytest_reports.STEP, step.id),
+                                 (pytest_reports.STEP_TITLE, step.title), (pytest_reports.SCENARIO, target.scenario.id)]
 
     def runtest(self) -> None:
         results = self.config.stash[RESULTS_KEY]

@@ -11,7 +11,7 @@ from labcheck.checks.query_cache import QueryCache
 from labcheck.errors import LabcheckError
 from labcheck.hosts.errors import HostUnreachable
 from labcheck.runner.drivers import StepDriver
-from labcheck.runner.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
+from labcheck.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
 from labcheck.scenario.model import BoundScenario, Step
 
 MODES = ("run", "verify", "check", "reset")
