@@ -1,6 +1,6 @@
 """The report side of a pytest run: redaction of every report and log, results JSON, JUnit names, HTML extras.
 
-Loaded by labcheck's runner plugin (`pluginmanager.import_plugin`) once a run has labcheck items.
+Registered by labcheck's runner plugin once a run has labcheck items.
 It reads data only: the run's RunResults in the config's stash and the properties each step item
 carries (`labcheck_host`, `labcheck_step`, `labcheck_step_title`, `labcheck_scenario`) — never
 runner classes, so the runner depends on the reports and not the other way round.
@@ -34,7 +34,9 @@ def step_properties(item: pytest.Item) -> dict[str, str] | None:
 def pytest_configure(config: pytest.Config) -> None:
     # Called when the runner loads this plugin (pytest_configure is historic), after it stashed the results.
     if config.pluginmanager.hasplugin("html"):
-        config.pluginmanager.import_plugin("labcheck.report.html_extras")
+        from labcheck.report import html_extras
+
+        config.pluginmanager.register(html_extras, "labcheck.report.html_extras")
     config.stash[UNINSTALL_KEY] = install_log_redaction(REDACTOR)
     # Reports are redacted item by item; what pytest prints itself (INTERNALERROR tracebacks, errors
     # outside any item) goes through the terminal writer, which masks secrets too. pytest has no

@@ -9,7 +9,6 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
-from labcheck.argtypes import positive_int, positive_seconds
 from labcheck.checks.base import CheckContext
 from labcheck.checks.engine_queries import EngineQueries
 from labcheck.checks.query_cache import QueryCache
@@ -35,35 +34,16 @@ QUERIES_KEY = pytest.StashKey[QueryCache]()
 INPUTS_KEY = pytest.StashKey[tuple[dict[str, str], "dict[str, str] | None"]]()
 
 
-def add_options(group: Any) -> None:
-    """The class options (--hosts, --ssh-config and --ansible-inventory are testinfra's own)."""
-    group.addoption("--inventory", default=None, metavar="FILE", help="a class inventory (class.yaml): students to check")
-    group.addoption("--limit", default=None, metavar="GROUPS",
-                    help="only these inventory groups or host names (comma-separated)")
-    group.addoption("--known-hosts", default=None, metavar="FILE", help="host keys to verify against "
-                    "(default ~/.ssh/known_hosts)")
-    group.addoption("--accept-new-host-keys", action="store_true", default=False,
-                    help="trust a host's key on first use and record it in the known_hosts file "
-                    "(a changed key is still refused)")
-    group.addoption("--workers", type=positive_int, default=None, metavar="N",
-                    help="hosts checked at once (default: one per host, up to 32)")
-    group.addoption("--host-timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
-                    help="a host not done within this time is marked unreachable (default 300)")
-    group.addoption("--check-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
-                    help="a command on a host silent this long makes the host unreachable (default 60)")
-    group.addoption("--connect-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                    help="SSH connect, banner and authentication timeout (default 10)")
-
 
 def select_targets(option: Any) -> list[Target]:
-    """The run's hosts from options named as labcheck's (hosts, inventory, ansible_inventory, limit):
+    """The run's hosts from the run options (a pytest config's or the command line's, runner/options.py):
     --hosts, --inventory and --ansible-inventory together, then --limit; local:// when none is given.
     UsageError (a one-line reason) for a file that cannot be read or a name that does not exist."""
     found: list[Target] = []
     groups: dict[str, list[str]] = {}
     if getattr(option, "hosts", None):
         found += parse_hosts_option(option.hosts)
-    for path, loader in ((getattr(option, "inventory", None), load_inventory),
+    for path, loader in ((getattr(option, "labcheck_inventory", None), load_inventory),
                          (getattr(option, "ansible_inventory", None), load_ansible_inventory)):
         if path:
             inventory = loader(path)
@@ -72,8 +52,8 @@ def select_targets(option: Any) -> list[Target]:
     if not found:
         found = parse_hosts_option("local://")
     unique_names(found, "the hosts")
-    if getattr(option, "limit", None):
-        found = Inventory(found, groups).select(option.limit)
+    if getattr(option, "labcheck_limit", None):
+        found = Inventory(found, groups).select(option.labcheck_limit)
     return found
 
 
@@ -89,13 +69,13 @@ def targets(config: pytest.Config) -> list[Target]:
 
 
 def pool_options(option: Any) -> PoolOptions:
-    """How to reach hosts, from options named as labcheck's (a pytest config's or the command line's)."""
+    """How to reach hosts, from the run options (a pytest config's or the command line's)."""
     timeouts = {name: getattr(option, attribute) for name, attribute in
-                (("connect_timeout", "connect_timeout"), ("command_timeout", "check_timeout"))
+                (("connect_timeout", "labcheck_connect_timeout"), ("command_timeout", "labcheck_check_timeout"))
                 if getattr(option, attribute, None) is not None}
     return PoolOptions(
-        known_hosts=KnownHosts(getattr(option, "known_hosts", None),
-                               accept_new=bool(getattr(option, "accept_new_host_keys", False))),
+        known_hosts=KnownHosts(getattr(option, "labcheck_known_hosts", None),
+                               accept_new=bool(getattr(option, "labcheck_accept_new_host_keys", False))),
         ssh_config=load_ssh_config(getattr(option, "ssh_config", None)), **timeouts)
 
 

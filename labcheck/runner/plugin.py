@@ -15,39 +15,24 @@ from labcheck.errors import LabcheckError
 from labcheck.report import pytest_reports
 from labcheck.report.pytest_reports import RESULTS_KEY
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.classrun import POOL_KEY, HostTarget, HostWork, add_options as add_class_options, run_all
+from labcheck.runner.classrun import POOL_KEY, HostTarget, HostWork, run_all
 from labcheck.runner.classrun import run_inputs, targets as class_targets
 from labcheck.runner.classview import LiveView
-from labcheck.runner.drivers import DRIVERS
 from labcheck.results import SKIPPED, UNREACHABLE, RunResults, StepResult
-from labcheck.runner.steps import MODES
+from labcheck.runner.options import add_to_pytest
 from labcheck.scenario.model import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
     from labcheck.labenv.world import LabWorld
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("labcheck", "labcheck scenarios")
-    group.addoption("--labcheck-mode", choices=MODES, default="verify",
-                    help="run: do then verify each step; verify: checks only (default); "
-                    "check: verify for a student; reset: undo every step")
-    group.addoption("--labcheck-profile", default=None, help="the scenario profile (default: its default_profile)")
-    group.addoption("--labcheck-var", action="append", default=[], metavar="NAME=VALUE",
-                    help="override a scenario variable (repeatable)")
-    group.addoption("--labcheck-driver", choices=DRIVERS, default=None,
-                    help="who carries out engine actions: native (labcheck's engine, on this machine) or "
-                    "skopeo (the real skopeo on the host); default: native locally, skopeo on remote hosts")
-    group.addoption("--labcheck-secrets-file", default=None, metavar="FILE",
-                    help="KEY=VALUE file that secret('KEY') reads besides the environment")
-    add_class_options(group)
-    group.addoption("--labcheck-json", default=None, metavar="FILE",
-                    help="write the run's results as JSON (docs/results-schema.json), secrets redacted")
+    add_to_pytest(parser.getgroup("labcheck", "labcheck scenarios"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = RunResults(mode=config.getoption("labcheck_mode"))
     # The report side (redaction, JSON, JUnit names, HTML extras) reads the results stashed above.
-    config.pluginmanager.import_plugin("labcheck.report.pytest_reports")
+    config.pluginmanager.register(pytest_reports, "labcheck.report.pytest_reports")
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path):
@@ -106,7 +91,7 @@ class StepItem(pytest.Item):
         if self.step.id not in self.target.results and self.target.error is None:
             # Not run ahead (e.g. an xdist worker): this step alone, now.
             run_all([HostWork(self.target, [self.step])], self.config.getoption("labcheck_mode"), workers=1,
-                    host_timeout=self.config.getoption("host_timeout"), record=_recorder(results),
+                    host_timeout=self.config.getoption("labcheck_host_timeout"), record=_recorder(results),
                     host_done=lambda host: None)
         if self.target.error is not None:
             if isinstance(self.target.error, LabcheckError):
@@ -167,8 +152,8 @@ def _run_ahead(session: pytest.Session) -> None:
     if view is not None:
         view.start()
     try:
-        run_all(list(works.values()), config.getoption("labcheck_mode"), workers=config.getoption("workers"),
-                host_timeout=config.getoption("host_timeout"), record=_recorder(results),
+        run_all(list(works.values()), config.getoption("labcheck_mode"), workers=config.getoption("labcheck_workers"),
+                host_timeout=config.getoption("labcheck_host_timeout"), record=_recorder(results),
                 host_done=lambda host: view.host_done(host.name) if view is not None else None)
     finally:
         if view is not None:

@@ -14,7 +14,6 @@ from labcheck.runner.drivers import StepDriver
 from labcheck.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
 from labcheck.scenario.model import BoundScenario, Step
 
-MODES = ("run", "verify", "check", "reset")
 
 
 @dataclass
