@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
@@ -84,9 +85,11 @@ class _ResultsGrabber:
         self.pool = pool
 
     def pytest_configure(self, config) -> None:
-        from labcheck.runner.classrun import POOL_KEY, TARGETS_KEY
         from labcheck.report.pytest_reports import RESULTS_KEY
+        from labcheck.runner import plugin
+        from labcheck.runner.classrun import POOL_KEY, TARGETS_KEY
 
+        plugin.activate(config)
         self.results = config.stash[RESULTS_KEY]
         config.stash[TARGETS_KEY] = self.targets
         if self.pool is not None:
@@ -94,8 +97,10 @@ class _ResultsGrabber:
 
 
 def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
+    # The plugin is handed to pytest.main itself, so the run needs no plugin autoload; its entry
+    # point copy is blocked (one module cannot be registered under two names).
     argv = [str(path), "-c", os.devnull, "--rootdir", str(path.parent), "-p", "no:cacheprovider",
-            *pytest_arguments(args)]
+            "-p", "no:labcheck", *pytest_arguments(args)]
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         argv += [f"--html={args.html}", "--self-contained-html"]
@@ -113,6 +118,18 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     else:
         argv += ["--tb=short", "-q", "-rN"]
     return argv
+
+
+@contextlib.contextmanager
+def _without_pytest_addopts() -> Iterator[None]:
+    """The command's options are the run's: PYTEST_ADDOPTS meant for a project's tests (say -n 4)
+    does not reach it."""
+    saved = os.environ.pop("PYTEST_ADDOPTS", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_ADDOPTS"] = saved
 
 
 def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]:
@@ -171,8 +188,10 @@ def _run(args: argparse.Namespace) -> int:
     scenario = load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
     found = _check_options(args, scenario)
     grabber = _ResultsGrabber(found, _connection_pool(args, found))
-    with redacted_output():
-        code = pytest.main(_pytest_args(args, path), plugins=[grabber])
+    from labcheck.runner import plugin
+
+    with redacted_output(), _without_pytest_addopts():
+        code = pytest.main(_pytest_args(args, path), plugins=[plugin, grabber])
     results = grabber.results
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED) or results is None:
         return 2

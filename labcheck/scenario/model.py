@@ -44,6 +44,7 @@ class Step:
     retry_delay: float = 1.0
     timeout: float | None = None
     line: int = 1
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _load(path: Path) -> Scenario:
             do=_actions(raw.get("do")), undo=_actions(raw.get("undo")), hint=raw.get("hint", ""),
             description=raw.get("description", ""), requires=list(raw.get("requires", [])),
             retries=raw.get("retries", 0), retry_delay=float(raw.get("retry_delay", 1.0)),
-            timeout=raw.get("timeout"), line=loaded.position(("steps", index)).line,
+            timeout=raw.get("timeout"), line=loaded.position(("steps", index)).line, tags=list(raw.get("tags", [])),
         )
         for index, raw in enumerate(data["steps"])
     ]

@@ -1,0 +1,79 @@
+"""A pytest session with labcheck in play: the run's results, the report plugin, and the run-ahead
+executor that carries out the selected steps, grouped by host, before pytest's loop reports them."""
+
+from __future__ import annotations
+
+import pytest
+
+from labcheck.report import pytest_reports
+from labcheck.report.pytest_reports import RESULTS_KEY
+from labcheck.results import RunResults
+from labcheck.runner.classrun import POOL_KEY, HostWork, run_all
+from labcheck.runner.classview import LiveView
+from labcheck.runner.items import StepItem, recorder
+
+
+def start(config: pytest.Config) -> None:
+    """Called once by the plugin when labcheck comes into play (runner/plugin.py's activate)."""
+    config.stash[RESULTS_KEY] = RunResults(mode=config.getoption("labcheck_mode"))
+    # The report side (redaction, JSON, JUnit names, HTML extras) reads the results stashed above.
+    config.pluginmanager.register(pytest_reports, "labcheck.report.pytest_reports")
+    config.pluginmanager.register(Hooks(), "labcheck.runner.session")
+
+
+class Hooks:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session):
+        """Run the selected steps ahead, grouped by host, hosts in parallel; each item then reports its result."""
+        config = session.config
+        if not config.option.collectonly and not hasattr(config, "workerinput"):
+            _run_ahead(session)
+        return (yield)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if POOL_KEY in config.stash:
+            config.stash[POOL_KEY].close_all()
+
+
+def _run_ahead(session: pytest.Session) -> None:
+    config = session.config
+    works: dict[int, HostWork] = {}
+    for item in session.items:
+        if isinstance(item, StepItem):
+            works.setdefault(id(item.target), HostWork(item.target, [])).steps.append(item.step)
+    if not works:
+        return
+    results = config.stash[RESULTS_KEY]
+    names = [work.host.name for work in works.values()]
+    for name in names:
+        results.hosts.setdefault(name, {})
+    view = _live_view(config, results, names)
+    if view is not None:
+        view.start()
+    try:
+        run_all(list(works.values()), config.getoption("labcheck_mode"), workers=config.getoption("labcheck_workers"),
+                host_timeout=config.getoption("labcheck_host_timeout"), record=recorder(results),
+                host_done=lambda host: view.host_done(host.name) if view is not None else None)
+    finally:
+        if view is not None:
+            view.finish()
+    bound = next((w.host.session.bound for w in works.values() if w.host.session is not None), None)
+    if bound is not None:
+        results.profile = bound.profile or ""
+
+
+def _live_view(config: pytest.Config, results: RunResults, hosts: list[str]) -> LiveView | None:
+    """Only for a class (several hosts), and only where pytest writes to a terminal report."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    if len(hosts) < 2 or reporter is None or config.getoption("labcheck_mode") == "check":
+        return None
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(text: str) -> None:
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write(text, flush=True)
+        else:
+            reporter.write(text, flush=True)
+
+    return LiveView(results, hosts, write, tty=reporter.isatty)
