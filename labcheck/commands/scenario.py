@@ -10,6 +10,9 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING, Iterator
 
+import pluggy
+
+from labcheck.argtypes import positive_int
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
 from labcheck.results import symbol
@@ -29,6 +32,8 @@ MODE_HELP = {
     "check": "a student: verify this machine and show what is done and a hint for the next step",
     "reset": "undo every step in reverse order, leaving the host as before the lab",
 }
+hookimpl = pluggy.HookimplMarker("pytest")  # pytest.hookimpl, without importing pytest for every command
+
 EXIT_CODES = ("exit codes: 0 all passed; 1 a check failed; 2 scenario or usage error; "
               "3 a host could not be reached (outranks 1); 4 labcheck itself failed")
 
@@ -41,7 +46,10 @@ def register(subparsers) -> None:
         parser.add_argument("--html", metavar="FILE", help="write a self-contained pytest-html report")
         parser.add_argument("--junitxml", metavar="FILE", help="write JUnit XML")
         parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only steps matching EXPR (pytest -k)")
-        parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed step")
+        parser.add_argument("-x", "--exitfirst", action="store_true",
+                            help="stop at the first step that does not pass: no later step is started on any host")
+        parser.add_argument("--maxfail", type=positive_int, metavar="N",
+                            help="stop after N steps that did not pass: no later step is started on any host")
         parser.set_defaults(func=_run, mode=mode, labcheck_mode=mode)
     lint = subparsers.add_parser("lint", help="validate scenario files; report every problem as file:line:col",
                                  description="Validate scenario files against the format. Exit 0 when all are "
@@ -79,6 +87,8 @@ class _ResultsGrabber:
     the pre-flight read and the connection pool whose connections were opened while pytest started."""
 
     results: RunResults | None = None
+    nothing_selected = False  # -k left no step
+    interrupted = False  # Ctrl-C reached pytest
 
     def __init__(self, targets: list[Target], pool: ConnectionPool | None = None) -> None:
         self.targets = targets
@@ -95,6 +105,15 @@ class _ResultsGrabber:
         if self.pool is not None:
             config.stash[POOL_KEY] = self.pool
 
+    @hookimpl(trylast=True)  # after -k's deselection
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        if not items:
+            self.nothing_selected = True
+            config.option.verbose = -2  # the command says so in one line, not pytest's "N deselected"
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = True
+
 
 def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     # The plugin is handed to pytest.main itself, so the run needs no plugin autoload; its entry
@@ -110,6 +129,8 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
         argv += ["-k", args.keyword]
     if args.exitfirst:
         argv.append("-x")
+    if args.maxfail:
+        argv.append(f"--maxfail={args.maxfail}")
     # Not pytest's unraisable-exception plugin: it runs a gc.collect() at the end of the session
     # (over every host's SSH objects) to report warnings that this view does not show.
     argv += ["-p", "no:warnings", "-p", "no:unraisableexception"]
@@ -193,6 +214,12 @@ def _run(args: argparse.Namespace) -> int:
     with redacted_output(), _without_pytest_addopts():
         code = pytest.main(_pytest_args(args, path), plugins=[plugin, grabber])
     results = grabber.results
+    if grabber.interrupted:
+        raise KeyboardInterrupt  # the command's one line and exit 130
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED and grabber.nothing_selected and results is not None:
+        steps = ", ".join(step_id for step_id, _ in results.steps)
+        raise UsageError(f"no step matches -k {args.keyword!r}" if args.keyword else "no step selected",
+                         hint=f"the steps: {steps}" if steps else None)
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED) or results is None:
         return 2
     if code == pytest.ExitCode.INTERNAL_ERROR:

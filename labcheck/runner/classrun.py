@@ -23,7 +23,7 @@ from labcheck.hosts.pool import ConnectionPool, PoolOptions
 from labcheck.hosts.sshconfig import load_ssh_config
 from labcheck.hosts.targets import Target, parse_hosts_option, unique_names
 from labcheck.runner.drivers import make_driver
-from labcheck.results import ERROR, UNREACHABLE, StepResult
+from labcheck.results import ERROR, FAILED, UNREACHABLE, StepResult
 from labcheck.runner.steps import HostSession, run_step
 from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
 from labcheck.scenario.render import load_secrets_file
@@ -155,19 +155,44 @@ class HostWork:
     steps: list[Step]
 
 
+class StopLimit:
+    """pytest's -x/--maxfail for steps carried out ahead of its loop: once `maxfail` steps did not
+    pass (failed, error, unreachable), no further step is started on any host."""
+
+    def __init__(self, maxfail: int) -> None:
+        self.maxfail = maxfail
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    def count(self, result: StepResult) -> None:
+        if result.status in (FAILED, ERROR, UNREACHABLE):
+            with self._lock:
+                self.failures += 1
+
+    @property
+    def reached(self) -> bool:
+        return 0 < self.maxfail <= self.failures
+
+
+NO_LIMIT = StopLimit(0)
+
+
 def unreachable_result(step: Step, host: HostTarget, reason: str) -> StepResult:
     # No hint: it cannot be rendered without the host's facts, and the student's next step is not the point.
     return StepResult(step.id, step.title, host.name, UNREACHABLE, reason=f"host unreachable: {reason}")
 
 
 def run_host(work: HostWork, mode: str, *, host_timeout: float | None,
-             record: Callable[[HostTarget, StepResult], None]) -> None:
-    """Connect, run each step in order, close; whatever fails here stays with this host."""
+             record: Callable[[HostTarget, StepResult], None], stop: StopLimit = NO_LIMIT) -> None:
+    """Connect, run each step in order, close; whatever fails here stays with this host.
+    A step not started because the run reached its stop limit gets no result."""
     host = work.host
+    if stop.reached:
+        return
     with host.lock:
         deadline = Deadline(host_timeout, host.close)
         try:
-            _run_steps(work, mode, deadline, host_timeout, record)
+            _run_steps(work, mode, deadline, host_timeout, record, stop)
         finally:
             deadline.cancel()
             host.close()
@@ -180,7 +205,7 @@ READ_ONLY_MODES = ("verify", "check")
 
 
 def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: float | None,
-               record: Callable[[HostTarget, StepResult], None]) -> None:
+               record: Callable[[HostTarget, StepResult], None], stop: StopLimit) -> None:
     host = work.host
     remaining = [s for s in work.steps if s.id not in host.results]
     session = None
@@ -199,35 +224,48 @@ def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: floa
             crash = f"labcheck crashed: {exc.__class__.__name__}: {exc}"
     step_mode = "verify" if mode == "check" else mode
 
-    def finish(step: Step, outcome: Callable[[], StepResult]) -> None:
-        """Record the step's result in scenario order; once the host is lost, every later step is unreachable."""
+    def finish(step: Step, outcome: Callable[[], StepResult | None]) -> None:
+        """Record the step's result in scenario order; once the host is lost, every later step is
+        unreachable. outcome() gives None for a step it did not start (the stop limit was reached)."""
         if host.unreachable is not None:
             result = unreachable_result(step, host, host.unreachable)
         elif crash or session is None:
             result = StepResult(step.id, step.title, host.name, ERROR, reason=crash or "not connected")
         else:
             try:
-                result = outcome()
+                ran = outcome()
             except HostUnreachable as exc:
                 host.unreachable = _reason(exc, deadline, host_timeout)
-                result = unreachable_result(step, host, host.unreachable)
+                ran = unreachable_result(step, host, host.unreachable)
+            if ran is None:  # not started: the stop limit was reached meanwhile
+                return
+            result = ran
         host.results[step.id] = result
+        stop.count(result)
         record(host, result)
 
     if session is None or mode not in READ_ONLY_MODES or len(remaining) < 2:
         # run and reset change the host: one step after the other (requires, reverse undo order).
         for step in remaining:
+            if stop.reached:
+                return
             finish(step, lambda step=step: run_step(step, session, step_mode, host.results))
         return
     # verify and check change nothing, so no step depends on another's effects: the host's latency
     # is paid once for several steps instead of once per step.
+    def unless_stopped(step: Step) -> StepResult | None:
+        return None if stop.reached else run_step(step, session, step_mode, {})
+
     with ThreadPoolExecutor(min(STEPS_AT_ONCE, len(remaining)), thread_name_prefix=f"labcheck-{host.name}") as steps:
-        futures = [steps.submit(run_step, step, session, step_mode, {}) for step in remaining]
+        futures = [steps.submit(unless_stopped, step) for step in remaining]
         for step, future in zip(remaining, futures):
+            if future.cancelled():
+                continue
             finish(step, future.result)
-            if host.unreachable is not None:
+            if host.unreachable is not None or stop.reached:
                 for pending in futures:
                     pending.cancel()
+            if host.unreachable is not None:
                 host.close()  # steps still running on the lost host fail now instead of at their own timeout
 
 
@@ -238,9 +276,10 @@ def _reason(exc: HostUnreachable, deadline: Deadline, host_timeout: float | None
 
 
 def run_all(works: Sequence[HostWork], mode: str, *, workers: int | None, host_timeout: float | None,
-            record: Callable[[HostTarget, StepResult], None], host_done: Callable[[HostTarget], None]) -> None:
+            record: Callable[[HostTarget, StepResult], None], host_done: Callable[[HostTarget], None],
+            stop: StopLimit = NO_LIMIT) -> None:
     def one(work: HostWork) -> None:
-        run_host(work, mode, host_timeout=host_timeout, record=record)
+        run_host(work, mode, host_timeout=host_timeout, record=record, stop=stop)
         host_done(work.host)
 
     run_per_host(list(works), one, workers=workers)

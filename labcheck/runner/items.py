@@ -12,9 +12,13 @@ from labcheck.report import pytest_reports
 from labcheck.report.pytest_reports import RESULTS_KEY
 from labcheck.report.redact import REDACTOR
 from labcheck.results import SKIPPED, UNREACHABLE, RunResults, StepResult
-from labcheck.runner.classrun import HostTarget, HostWork, run_all, run_inputs
+from labcheck.runner.classrun import HostTarget, HostWork, StopLimit, run_all, run_inputs
 from labcheck.runner.classrun import targets as class_targets
 from labcheck.scenario.model import Scenario, ScenarioError, Step, load_scenario
+
+
+STOP_KEY = pytest.StashKey[StopLimit]()
+MARKERS_KEY = pytest.StashKey[set[str]]()
 
 
 class ScenarioFile(pytest.File):
@@ -37,11 +41,35 @@ class ScenarioCollector(pytest.Collector):
         results.steps = [(s.id, s.title) for s in self.scenario.steps]
         results.scenario_version, results.scenario_path = self.scenario.version, str(self.scenario.path)
         results.var_overrides = run_inputs(self.config)[0]
+        mode = self.config.getoption("labcheck_mode")
         for host in class_targets(self.config):
             target = HostTarget(host, self.scenario, self.config)
             results.targets.setdefault(target.name, target.spec)
             for step in self.scenario.steps:
-                yield StepItem.from_parent(self, name=f"{step.id}[{target.name}]", step=step, target=target)
+                # The id spelled out: pytest parses ids it reads back (--lf's cache) into name and [params].
+                name = f"{step.id}[{target.name}]"
+                item = StepItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", step=step,
+                                            target=target)
+                for marker, what in markers(step, host.groups, mode):
+                    register_marker(self.config, marker, what)
+                    item.add_marker(marker)
+                yield item
+
+
+def markers(step: Step, groups: tuple[str, ...], mode: str) -> list[tuple[str, str]]:
+    """A step item's markers, for -m: every step, the run's mode, the step's tags, its host's groups."""
+    return [("labcheck", "a step of a labcheck scenario on one host"),
+            (f"mode_{mode}", f"a labcheck step in {mode} mode"),
+            *((tag, "a labcheck step tag") for tag in step.tags),
+            *((f"group_{group}", f"a labcheck step on a host of the inventory group {group}") for group in groups)]
+
+
+def register_marker(config: pytest.Config, name: str, what: str) -> None:
+    """Declared before use, so --strict-markers accepts them and `pytest --markers` lists them."""
+    known = config.stash.setdefault(MARKERS_KEY, set())
+    if name not in known:
+        known.add(name)
+        config.addinivalue_line("markers", f"{name}: {what}")
 
 
 class StepFailed(Exception):
@@ -60,6 +88,9 @@ class StepItem(pytest.Item):
 
     def runtest(self) -> None:
         results = self.config.stash[RESULTS_KEY]
+        stop = self.config.stash.get(STOP_KEY, None)
+        if self.step.id not in self.target.results and stop is not None and stop.reached:
+            pytest.skip(f"not run: the run stopped after {stop.failures} failed step(s) (-x/--maxfail)")
         if self.step.id not in self.target.results and self.target.error is None:
             # Not run ahead (e.g. an xdist worker): this step alone, now.
             run_all([HostWork(self.target, [self.step])], self.config.getoption("labcheck_mode"), workers=1,

@@ -8,9 +8,11 @@ import pytest
 from labcheck.report import pytest_reports
 from labcheck.report.pytest_reports import RESULTS_KEY
 from labcheck.results import RunResults
-from labcheck.runner.classrun import POOL_KEY, HostWork, run_all
+from labcheck.runner.classrun import POOL_KEY, HostWork, StopLimit, run_all
 from labcheck.runner.classview import LiveView
-from labcheck.runner.items import StepItem, recorder
+from labcheck.runner.items import STOP_KEY, StepItem, recorder, register_marker
+from labcheck.runner.options import MODES
+from labcheck.scenario.model import Step
 
 
 def start(config: pytest.Config) -> None:
@@ -19,6 +21,9 @@ def start(config: pytest.Config) -> None:
     # The report side (redaction, JSON, JUnit names, HTML extras) reads the results stashed above.
     config.pluginmanager.register(pytest_reports, "labcheck.report.pytest_reports")
     config.pluginmanager.register(Hooks(), "labcheck.runner.session")
+    register_marker(config, "labcheck", "a step of a labcheck scenario on one host")
+    for mode in MODES:
+        register_marker(config, f"mode_{mode}", f"a labcheck step in {mode} mode")
 
 
 class Hooks:
@@ -43,6 +48,12 @@ def _run_ahead(session: pytest.Session) -> None:
             works.setdefault(id(item.target), HostWork(item.target, [])).steps.append(item.step)
     if not works:
         return
+    mode = config.getoption("labcheck_mode")
+    if mode == "run":
+        for work in works.values():
+            work.steps = with_requirements(work.host.scenario.steps, work.steps)
+    # -x and --maxfail: pytest stops reporting at the limit; the steps run ahead stop there too.
+    stop = config.stash[STOP_KEY] = StopLimit(config.getoption("maxfail") or 0)
     results = config.stash[RESULTS_KEY]
     names = [work.host.name for work in works.values()]
     for name in names:
@@ -51,15 +62,29 @@ def _run_ahead(session: pytest.Session) -> None:
     if view is not None:
         view.start()
     try:
-        run_all(list(works.values()), config.getoption("labcheck_mode"), workers=config.getoption("labcheck_workers"),
+        run_all(list(works.values()), mode, workers=config.getoption("labcheck_workers"),
                 host_timeout=config.getoption("labcheck_host_timeout"), record=recorder(results),
-                host_done=lambda host: view.host_done(host.name) if view is not None else None)
+                host_done=lambda host: view.host_done(host.name) if view is not None else None, stop=stop)
     finally:
         if view is not None:
             view.finish()
     bound = next((w.host.session.bound for w in works.values() if w.host.session is not None), None)
     if bound is not None:
         results.profile = bound.profile or ""
+
+
+def with_requirements(scenario_steps: list[Step], selected: list[Step]) -> list[Step]:
+    """The selected steps and, before them, every step they require (transitively), in scenario order:
+    in run mode `-k STEP` or `--lf` re-runs a step with what it builds on, not skipped for it."""
+    by_id = {step.id: step for step in scenario_steps}
+    wanted = {step.id for step in selected}
+    pending = list(wanted)
+    while pending:
+        for required in by_id[pending.pop()].requires:
+            if required in by_id and required not in wanted:
+                wanted.add(required)
+                pending.append(required)
+    return [step for step in scenario_steps if step.id in wanted]
 
 
 def _live_view(config: pytest.Config, results: RunResults, hosts: list[str]) -> LiveView | None:
