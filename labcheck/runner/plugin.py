@@ -43,8 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "and files with a top-level 'labcheck:' key are scenarios too")
 
 
+XDIST_REFUSED = ("labcheck scenarios do not run under pytest-xdist (-n): their steps run per host in "
+                 "labcheck's own threads, one connection per host; use --labcheck-workers N instead")
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if given(config.option):
+    if given(config.option) or any(_is_named_scenario(config, arg) for arg in config.args):
         activate(config)
 
 
@@ -52,6 +56,8 @@ def activate(config: pytest.Config) -> None:
     """Start labcheck's machinery for this session, once: labcheck items or options are in play."""
     if config.stash.get(ACTIVE_KEY, False):
         return
+    if _distributed(config):
+        raise pytest.UsageError(XDIST_REFUSED)
     config.stash[ACTIVE_KEY] = True
     from labcheck.runner import session
 
@@ -65,6 +71,17 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
     from labcheck.runner.items import ScenarioFile
 
     return ScenarioFile.from_parent(parent, path=file_path)
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """pytest-xdist is distributing this session (its controller), or this is one of its workers."""
+    return hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", None)) \
+        or bool(getattr(config.option, "tx", None))
+
+
+def _is_named_scenario(config: pytest.Config, arg: str) -> bool:
+    path = config.invocation_params.dir / arg.split("::")[0]
+    return path.suffix in SUFFIXES and path.is_file()
 
 
 def is_scenario_file(config: pytest.Config, path: Path) -> bool:

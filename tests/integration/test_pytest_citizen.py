@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from labcheck.runner.plugin import XDIST_REFUSED
+
 SCENARIO = textwrap.dedent("""\
     {marker}id: {id}
     title: A scenario of the test
@@ -118,3 +120,13 @@ def test_the_command_works_without_plugin_autoload(tmp_path: Path) -> None:
     # Plain pytest without autoload: the plugin by its entry-point name.
     plain = pytest_in(tmp_path, "-p", "labcheck", str(path), "-q", env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert plain.returncode == 0 and "1 passed" in plain.stdout, plain.stdout + plain.stderr
+
+
+def test_xdist_is_refused_with_one_line_for_scenarios_only(tmp_path: Path, unrelated_project: Path) -> None:
+    path = scenario(tmp_path / "demo.yaml")
+    refused = pytest_in(tmp_path, str(path), "-n", "2")
+    assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout + refused.stderr
+    assert refused.stderr.strip().splitlines() == [f"ERROR: {XDIST_REFUSED}"]
+    assert pytest_in(tmp_path, str(path), "-n", "0").returncode == 0  # -n 0: no distribution
+    others = pytest_in(unrelated_project, "-n", "2")  # a project without scenarios keeps xdist
+    assert others.returncode == 0 and "1 passed" in others.stdout, others.stdout + others.stderr
