@@ -62,6 +62,9 @@ def targets(config: pytest.Config) -> list[Target]:
     so that a problem with either is a collection error, not a crash in the middle of the run."""
     if TARGETS_KEY not in config.stash:
         found = select_targets(config.option)
+        identity = getattr(config.option, "ssh_identity_file", None)  # testinfra's --ssh-identity-file
+        if identity:
+            found = [t if t.is_local or t.identity_file else t.with_(identity_file=identity) for t in found]
         if any(not t.is_local for t in found):
             pool(config)
         config.stash[TARGETS_KEY] = found

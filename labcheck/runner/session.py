@@ -15,8 +15,31 @@ from labcheck.runner.options import MODES
 from labcheck.scenario.model import Step
 
 
+# pytest-testinfra's options labcheck does not carry out: refused with a line rather than ignored.
+# (--hosts, --ssh-config, --ansible-inventory and --ssh-identity-file are honoured.)
+REFUSED_TESTINFRA = {
+    "sudo": "--sudo: labcheck checks a host as its own user (the student's), never through sudo",
+    "sudo_user": "--sudo-user: labcheck checks a host as its own user (the student's), never through sudo",
+    "ssh_extra_args": "--ssh-extra-args: labcheck's SSH connections are paramiko's, not the ssh binary's; "
+                      "put host settings in --ssh-config",
+    "force_ansible": "--force-ansible: labcheck reads --ansible-inventory itself and connects over SSH",
+}
+CONNECTIONS = ("ssh", "paramiko")  # both mean labcheck's one paramiko connection per host
+
+
+def refuse_unsupported_testinfra_options(config: pytest.Config) -> None:
+    for dest, why in REFUSED_TESTINFRA.items():
+        if getattr(config.option, dest, None):
+            raise pytest.UsageError(f"labcheck: {why}")
+    connection = getattr(config.option, "connection", None)
+    if connection and connection not in CONNECTIONS:
+        raise pytest.UsageError(f"labcheck: --connection {connection}: labcheck reaches hosts as local:// or over "
+                                "its own SSH connection (--connection ssh or paramiko)")
+
+
 def start(config: pytest.Config) -> None:
     """Called once by the plugin when labcheck comes into play (runner/plugin.py's activate)."""
+    refuse_unsupported_testinfra_options(config)
     config.stash[RESULTS_KEY] = RunResults(mode=config.getoption("labcheck_mode"))
     # The report side (redaction, JSON, JUnit names, HTML extras) reads the results stashed above.
     config.pluginmanager.register(pytest_reports, "labcheck.report.pytest_reports")
@@ -101,4 +124,6 @@ def _live_view(config: pytest.Config, results: RunResults, hosts: list[str]) -> 
         else:
             reporter.write(text, flush=True)
 
-    return LiveView(results, hosts, write, tty=reporter.isatty)
+    writer = config.get_terminal_writer()
+    # Cursor control only where pytest itself marks up (a terminal, not TERM=dumb, NO_COLOR honoured).
+    return LiveView(results, hosts, write, tty=writer.hasmarkup, width=lambda: writer.fullwidth)

@@ -130,3 +130,39 @@ def test_xdist_is_refused_with_one_line_for_scenarios_only(tmp_path: Path, unrel
     assert pytest_in(tmp_path, str(path), "-n", "0").returncode == 0  # -n 0: no distribution
     others = pytest_in(unrelated_project, "-n", "2")  # a project without scenarios keeps xdist
     assert others.returncode == 0 and "1 passed" in others.stdout, others.stdout + others.stderr
+
+
+@pytest.mark.parametrize(("option", "says"), [(["--sudo"], "--sudo: labcheck checks a host as its own user"),
+                                              (["--connection", "docker"], "--connection docker: labcheck reaches")])
+def test_testinfra_options_labcheck_does_not_carry_out_are_refused(tmp_path: Path, option: list[str], says: str) -> None:
+    path = scenario(tmp_path / "demo.yaml")
+    result = pytest_in(tmp_path, str(path), *option)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"ERROR: labcheck: {says}"), result.stderr
+    assert pytest_in(tmp_path, str(path), "--connection", "ssh").returncode == 0  # ssh:// is labcheck's own
+
+
+@pytest.mark.parametrize(("term", "escapes"), [("dumb", False), ("xterm", True)])
+def test_the_live_table_moves_the_cursor_only_where_pytest_marks_up(tmp_path: Path, term: str, escapes: bool) -> None:
+    import pty
+
+    path = scenario(tmp_path / "demo.yaml")
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "PY_COLORS", "FORCE_COLOR")}
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(path), "--hosts",
+                                "local://a,local://b"], cwd=tmp_path, stdin=terminal, stdout=terminal,
+                               stderr=terminal, env={**env, "TERM": term}, close_fds=True)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: pytest is done
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(timeout=120) == 0, output.decode(errors="replace")
+    assert (b"hosts done" in output) is escapes  # the live table is drawn only with cursor control …
+    assert (b"\x1b[" in output) is escapes  # … and nothing else escapes on a dumb terminal
