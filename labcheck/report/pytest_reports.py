@@ -38,9 +38,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(html_extras, "labcheck.report.html_extras")
     config.stash[UNINSTALL_KEY] = install_log_redaction(REDACTOR)
-    # Reports are redacted item by item; what pytest prints itself (INTERNALERROR tracebacks, errors
-    # outside any item) goes through the terminal writer, which masks secrets too. pytest has no
-    # public way to wrap the writer's stream.
+    redact_terminal(config)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    redact_terminal(session.config)  # registered during configure: the terminal reporter may be newer
+
+
+def redact_terminal(config: pytest.Config) -> None:
+    """Reports are redacted item by item; what pytest prints itself (INTERNALERROR tracebacks, errors
+    outside any item) goes through the terminal writer, which masks secrets too. pytest has no
+    public way to wrap the writer's stream."""
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     writer = getattr(terminal, "_tw", None)
     if writer is not None and hasattr(writer, "_file"):
