@@ -16,11 +16,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from labcheck.checks.base import CheckResult
 from labcheck.commands.report import _report
-from labcheck.report.json_results import RunInfo, results_json, write_results
+from labcheck.report.json_results import results_json, write_results
 from labcheck.report.redact import Redactor
-from labcheck.runner.results import ActionOutcome, RunResults, StepResult
+from labcheck.results import ActionOutcome, CheckResult, RunResults, StepResult
 
 
 def class_results(hosts: int, steps: int, run: int, finished: datetime) -> dict:
@@ -41,9 +40,9 @@ def class_results(hosts: int, steps: int, run: int, finished: datetime) -> dict:
             results.add(StepResult(step_id, title, name, status, reason=check.reason, duration=0.4,
                                    hint=f"skopeo copy docker://registry.example/fedora dir:$HOME/fedora-skopeo ({i})",
                                    checks=[check], actions=[ActionOutcome("copy docker://a dir:/b", True, "ok")]))
-    info = RunInfo(started=finished - timedelta(seconds=20), finished=finished,
-                   targets={f"student{h + 1:02d}": f"ssh://student{h + 1:02d}@10.0.0.{h + 10}" for h in range(hosts)})
-    return results_json(results, info, redactor=Redactor())
+    results.started, results.finished = finished - timedelta(seconds=20), finished
+    results.targets = {f"student{h + 1:02d}": f"ssh://student{h + 1:02d}@10.0.0.{h + 10}" for h in range(hosts)}
+    return results_json(results, redactor=Redactor())
 
 
 def browser_load_ms(page: Path) -> float | None:

@@ -49,7 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    _everywhere(subparsers, "--debug", action="store_true", help="show tracebacks and debug output")
     return parser
+
+
+def _everywhere(subparsers: argparse._SubParsersAction, *flags: str, **settings) -> None:
+    """A global option also accepted after a subcommand (`labcheck lint f --debug`), at every level.
+    SUPPRESS as the subcommands' default keeps a value given before the subcommand."""
+    for sub in dict.fromkeys(subparsers.choices.values()):
+        sub.add_argument(*flags, default=argparse.SUPPRESS, **settings)
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _everywhere(action, *flags, **settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

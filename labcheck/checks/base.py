@@ -6,20 +6,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-
-@dataclass
-class CheckResult:
-    """The outcome of one check, in words a student understands."""
-
-    check: str  # the check's name, e.g. "dir_image"
-    passed: bool
-    summary: str  # what was checked: "dir:/root/fedora-skopeo is a complete image"
-    expected: str | None = None
-    actual: str | None = None
-    reason: str = ""  # why it failed, for a student; empty when passed
-    commands: list[str] = field(default_factory=list)  # what ran on the host
-    output: str = ""  # a short excerpt of what the commands printed
-    queries: list[str] = field(default_factory=list)  # what the engine asked registries, from the checker
+from labcheck.results import CheckResult
 
 
 class CommandOutput(Protocol):

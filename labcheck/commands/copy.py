@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     )
     progress = None
     if not args.quiet:
-        progress = BarProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)
+        bar = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"  # a dumb terminal has no cursor control
+        progress = BarProgress(sys.stderr) if bar else LineProgress(sys.stderr)
     result = copy_image(
         src_ref,
         dst_ref,

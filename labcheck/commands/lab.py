@@ -16,9 +16,9 @@ def register(subparsers) -> None:
         "registry (standing in for quay.io, htpasswd auth), dockerd, and podman/skopeo configuration. "
         "Everything lives under one state directory.",
     )
-    lab.add_argument("--state-dir", metavar="DIR",
-                     help="where the lab world keeps its state (default: $LABCHECK_STATE_DIR, "
-                     "else $XDG_STATE_HOME/labcheck/lab)")
+    state_dir = dict(metavar="DIR", help="where the lab world keeps its state (default: $LABCHECK_STATE_DIR, "
+                     "else $XDG_STATE_HOME/labcheck/lab); before or after the action")
+    lab.add_argument("--state-dir", **state_dir)
     actions = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True,
                                  parser_class=subparsers._parser_class)
     up = actions.add_parser("up", help="start the lab world (idempotent) and wait until it answers")
@@ -48,6 +48,8 @@ def register(subparsers) -> None:
     )
     shell.add_argument("shell_command", nargs=argparse.REMAINDER, metavar="COMMAND", help=argparse.SUPPRESS)
     shell.set_defaults(func=_shell)
+    for action in actions.choices.values():  # `labcheck lab env --state-dir DIR`, as `lab up` prints it
+        action.add_argument("--state-dir", default=argparse.SUPPRESS, **state_dir)
 
 
 def _world(args: argparse.Namespace):

@@ -14,7 +14,6 @@ from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
 
 DEFAULT_TIMEOUT = 300.0
-MARKS = {"passed": "✔", "failed": "✘", "skipped": "–"}
 
 
 def register(subparsers) -> None:
@@ -76,14 +75,16 @@ def _run(args: argparse.Namespace) -> int:
     width = shutil.get_terminal_size((100, 20)).columns
     line_width = max(len(str(c.line)) for c in page.commands)
 
+    from labcheck.results import symbol
+
     def show(result) -> None:
         line = result.step_id.removeprefix("line-")
         text = REDACTOR.redact(result.title)
         room = max(20, width - line_width - 16)
         shown = text if len(text) <= room else text[: room - 1] + "…"
-        print(f"  {MARKS.get(result.status, '!')} {path.name}:{line:<{line_width}}  {shown}  "
+        print(f"  {symbol(result.status)} {path.name}:{line:<{line_width}}  {shown}  "
               f"{result.duration:.1f} s" if result.status != "skipped" else
-              f"  {MARKS['skipped']} {path.name}:{line:<{line_width}}  {shown}", flush=True)
+              f"  {symbol('skipped')} {path.name}:{line:<{line_width}}  {shown}", flush=True)
         if result.status != "passed":
             print(f"      {REDACTOR.redact(result.reason)}", flush=True)
 

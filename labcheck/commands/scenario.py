@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
-from labcheck.argtypes import positive_int, positive_seconds
+import pluggy
+
+from labcheck.argtypes import positive_int
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
+from labcheck.results import symbol
+from labcheck.runner.options import add_to_command, pytest_arguments
 
 if TYPE_CHECKING:
     from labcheck.hosts.pool import ConnectionPool
     from labcheck.hosts.targets import Target
-    from labcheck.runner.results import RunResults
+    from labcheck.results import RunResults
     from labcheck.scenario.model import Scenario
 
 PASSED, FAILED = "passed", "failed"
@@ -27,6 +32,8 @@ MODE_HELP = {
     "check": "a student: verify this machine and show what is done and a hint for the next step",
     "reset": "undo every step in reverse order, leaving the host as before the lab",
 }
+hookimpl = pluggy.HookimplMarker("pytest")  # pytest.hookimpl, without importing pytest for every command
+
 EXIT_CODES = ("exit codes: 0 all passed; 1 a check failed; 2 scenario or usage error; "
               "3 a host could not be reached (outranks 1); 4 labcheck itself failed")
 
@@ -36,25 +43,15 @@ def register(subparsers) -> None:
         parser = subparsers.add_parser(mode, help=help_text, description=f"{help_text}. {EXIT_CODES}.")
         parser.add_argument("scenario", metavar="SCENARIO",
                             help="a scenario file, or the id of a shipped one (labcheck scenarios lists them)")
-        if mode != "check":
-            parser.add_argument("--hosts", default=None,
-                                help="comma-separated host URIs: local://, paramiko://user@host:port"
-                                "?ssh_identity_file=KEY, ssh://… (default: local://)")
-            add_class_arguments(parser)
-        parser.add_argument("--profile", help="the scenario profile (default: the scenario's default_profile)")
-        parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                            help="override a scenario variable (repeatable)")
-        parser.add_argument("--secrets-file", metavar="FILE", help="KEY=VALUE lines that secret('KEY') reads")
-        parser.add_argument("--driver", choices=("native", "skopeo"),
-                            help="who carries out copy/inspect: native (labcheck's engine, on this machine) or "
-                            "skopeo (the real skopeo on the host); default: native locally, skopeo remotely")
+        add_to_command(parser, for_class=mode != "check")
         parser.add_argument("--html", metavar="FILE", help="write a self-contained pytest-html report")
         parser.add_argument("--junitxml", metavar="FILE", help="write JUnit XML")
-        parser.add_argument("--json", metavar="FILE", help="write the results as JSON (docs/results-schema.json), "
-                            "the input of `labcheck report`")
         parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only steps matching EXPR (pytest -k)")
-        parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed step")
-        parser.set_defaults(func=_run, mode=mode)
+        parser.add_argument("-x", "--exitfirst", action="store_true",
+                            help="stop at the first step that does not pass: no later step is started on any host")
+        parser.add_argument("--maxfail", type=positive_int, metavar="N",
+                            help="stop after N steps that did not pass: no later step is started on any host")
+        parser.set_defaults(func=_run, mode=mode, labcheck_mode=mode)
     lint = subparsers.add_parser("lint", help="validate scenario files; report every problem as file:line:col",
                                  description="Validate scenario files against the format. Exit 0 when all are "
                                  "valid, 2 when any has a problem. With --page, also check that the scenario "
@@ -68,35 +65,6 @@ def register(subparsers) -> None:
                                    description="Print the JSON Schema that defines the scenario format "
                                    "(every check's parameters included).")
     schema.set_defaults(func=_schema)
-
-
-def add_class_arguments(parser: argparse.ArgumentParser) -> None:
-    """Hosts of a class: inventories, SSH settings, parallelism and timeouts."""
-    group = parser.add_argument_group("a class of hosts")
-    group.add_argument("--inventory", metavar="FILE", help="a class inventory (docs/class.md): students to check")
-    group.add_argument("--ansible-inventory", metavar="FILE", help="an Ansible inventory (INI or YAML)")
-    group.add_argument("--limit", metavar="GROUPS", help="only these inventory groups or host names (comma-separated)")
-    group.add_argument("--ssh-config", metavar="FILE", help="an OpenSSH client config (default ~/.ssh/config)")
-    group.add_argument("--known-hosts", metavar="FILE", help="host keys to verify (default ~/.ssh/known_hosts)")
-    group.add_argument("--accept-new-host-keys", action="store_true",
-                       help="trust unknown host keys on first use and record them (a changed key is still refused)")
-    group.add_argument("--workers", type=positive_int, metavar="N", help="hosts checked at once (default: all, up to 32)")
-    group.add_argument("--host-timeout", type=positive_seconds, metavar="SECONDS",
-                       help="a host not done in this time is unreachable (default 300)")
-    group.add_argument("--check-timeout", type=positive_seconds, metavar="SECONDS",
-                       help="a command silent this long makes its host unreachable (default 60)")
-
-
-def class_pytest_args(args: argparse.Namespace) -> list[str]:
-    argv = []
-    for name in ("hosts", "inventory", "ansible_inventory", "limit", "ssh_config", "known_hosts", "workers",
-                 "host_timeout", "check_timeout"):
-        value = getattr(args, name, None)
-        if value is not None:
-            argv.append(f"--{name.replace('_', '-')}={value}")
-    if getattr(args, "accept_new_host_keys", False):
-        argv.append("--accept-new-host-keys")
-    return argv
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -148,43 +116,50 @@ class _ResultsGrabber:
     the pre-flight read and the connection pool whose connections were opened while pytest started."""
 
     results: RunResults | None = None
+    nothing_selected = False  # -k left no step
+    interrupted = False  # Ctrl-C reached pytest
 
     def __init__(self, targets: list[Target], pool: ConnectionPool | None = None) -> None:
         self.targets = targets
         self.pool = pool
 
     def pytest_configure(self, config) -> None:
+        from labcheck.report.pytest_reports import RESULTS_KEY
+        from labcheck.runner import plugin
         from labcheck.runner.classrun import POOL_KEY, TARGETS_KEY
-        from labcheck.runner.plugin import RESULTS_KEY
 
+        plugin.activate(config)
         self.results = config.stash[RESULTS_KEY]
         config.stash[TARGETS_KEY] = self.targets
         if self.pool is not None:
             config.stash[POOL_KEY] = self.pool
 
+    @hookimpl(trylast=True)  # after -k's deselection
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        if not items:
+            self.nothing_selected = True
+            config.option.verbose = -2  # the command says so in one line, not pytest's "N deselected"
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = True
+
 
 def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
+    # The plugin is handed to pytest.main itself, so the run needs no plugin autoload; its entry
+    # point copy is blocked (one module cannot be registered under two names).
     argv = [str(path), "-c", os.devnull, "--rootdir", str(path.parent), "-p", "no:cacheprovider",
-            f"--labcheck-mode={args.mode}"]
-    argv += class_pytest_args(args)
-    if args.profile:
-        argv.append(f"--labcheck-profile={args.profile}")
-    argv += [f"--labcheck-var={v}" for v in args.var]
-    if args.driver:
-        argv.append(f"--labcheck-driver={args.driver}")
-    if args.secrets_file:
-        argv.append(f"--labcheck-secrets-file={args.secrets_file}")
+            "-p", "no:labcheck", *pytest_arguments(args)]
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         argv += [f"--html={args.html}", "--self-contained-html"]
     if args.junitxml:
         argv.append(f"--junitxml={args.junitxml}")
-    if args.json:
-        argv.append(f"--labcheck-json={args.json}")
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.exitfirst:
         argv.append("-x")
+    if args.maxfail:
+        argv.append(f"--maxfail={args.maxfail}")
     # Not pytest's unraisable-exception plugin: it runs a gc.collect() at the end of the session
     # (over every host's SSH objects) to report warnings that this view does not show.
     argv += ["-p", "no:warnings", "-p", "no:unraisableexception"]
@@ -193,6 +168,18 @@ def _pytest_args(args: argparse.Namespace, path: Path) -> list[str]:
     else:
         argv += ["--tb=short", "-q", "-rN"]
     return argv
+
+
+@contextlib.contextmanager
+def _without_pytest_addopts() -> Iterator[None]:
+    """The command's options are the run's: PYTEST_ADDOPTS meant for a project's tests (say -n 4)
+    does not reach it."""
+    saved = os.environ.pop("PYTEST_ADDOPTS", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_ADDOPTS"] = saved
 
 
 def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]:
@@ -205,9 +192,9 @@ def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]
     from labcheck.scenario.model import bind, choose_profile, parse_var_overrides
     from labcheck.scenario.render import HOST_INDEPENDENT_ERRORS, load_secrets_file
 
-    choose_profile(scenario, args.profile)
-    overrides = parse_var_overrides(args.var)
-    secrets = load_secrets_file(args.secrets_file) if args.secrets_file else None
+    choose_profile(scenario, args.labcheck_profile)
+    overrides = parse_var_overrides(args.labcheck_var)
+    secrets = load_secrets_file(args.labcheck_secrets_file) if args.labcheck_secrets_file else None
     found = select_targets(args)
     if any(not t.is_local for t in found):
         load_ssh_config(getattr(args, "ssh_config", None))
@@ -215,7 +202,7 @@ def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]
         # Each host's variables with stand-in facts: a secret that is not set, or lab.* without a lab
         # world, fails the same on every host. Other problems may depend on the host: its run reports them.
         try:
-            bind(scenario, profile=args.profile, overrides=overrides, host_vars=target.vars, secrets=secrets,
+            bind(scenario, profile=args.labcheck_profile, overrides=overrides, host_vars=target.vars, secrets=secrets,
                  host_facts={"user": "", "uid": "", "home": "", "xdg_runtime_dir": "", "host": target.name,
                              "machine": "", "arch": "", "variant": ""})
         except HOST_INDEPENDENT_ERRORS:
@@ -225,16 +212,18 @@ def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]
     return found
 
 
-def _connect_early(args: argparse.Namespace, found: list[Target]) -> ConnectionPool | None:
-    """The run's SSH connections, opened in the background while pytest starts (about a tenth of a
-    second per run); the run waits for and uses them, still one connection per host."""
-    if all(t.is_local for t in found) or args.keyword:
-        return None  # -k may leave a host with nothing to check: it is then never connected
+def _connection_pool(args: argparse.Namespace, found: list[Target]) -> ConnectionPool | None:
+    """The run's SSH connections, from the command's options (pytest is not given testinfra's
+    --ssh-config), opened in the background while pytest starts (about a tenth of a second per
+    run); the run waits for and uses them, still one connection per host."""
+    if all(t.is_local for t in found):
+        return None
     from labcheck.hosts.pool import ConnectionPool
     from labcheck.runner.classrun import pool_options
 
     pool = ConnectionPool(pool_options(args))
-    pool.connect_early(found)
+    if not args.keyword:  # -k may leave a host with nothing to check: it is then never connected
+        pool.connect_early(found)
     return pool
 
 
@@ -247,10 +236,18 @@ def _run(args: argparse.Namespace) -> int:
     path = resolve_scenario(args.scenario)
     scenario = load_scenario(path)  # lint first: problems are a usage error (exit 2), before anything runs
     found = _check_options(args, scenario)
-    grabber = _ResultsGrabber(found, _connect_early(args, found))
-    with redacted_output():
-        code = pytest.main(_pytest_args(args, path), plugins=[grabber])
+    grabber = _ResultsGrabber(found, _connection_pool(args, found))
+    from labcheck.runner import plugin
+
+    with redacted_output(), _without_pytest_addopts():
+        code = pytest.main(_pytest_args(args, path), plugins=[plugin, grabber])
     results = grabber.results
+    if grabber.interrupted:
+        raise KeyboardInterrupt  # the command's one line and exit 130
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED and grabber.nothing_selected and results is not None:
+        steps = ", ".join(step_id for step_id, _ in results.steps)
+        raise UsageError(f"no step matches -k {args.keyword!r}" if args.keyword else "no step selected",
+                         hint=f"the steps: {steps}" if steps else None)
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED) or results is None:
         return 2
     if code == pytest.ExitCode.INTERNAL_ERROR:
@@ -264,10 +261,6 @@ def _run(args: argparse.Namespace) -> int:
     return results.exit_code()
 
 
-def _mark(status: str) -> str:
-    return {"passed": "✔", "failed": "✘", "skipped": "–", "unreachable": "?", "error": "!"}.get(status, "?")
-
-
 def print_check_view(results: RunResults) -> None:
     """A student's view: each step ✔/✘ with its title, the hint for the first failed step, k/n done."""
     for host, steps in results.hosts.items():
@@ -279,7 +272,7 @@ def print_check_view(results: RunResults) -> None:
             result = steps.get(step_id)
             if result is None:
                 continue
-            print(f"  {_mark(result.status)} {title}")
+            print(f"  {symbol(result.status)} {title}")
             if result.status != PASSED and first_failed is None:
                 first_failed = result
         done = sum(1 for r in steps.values() if r.status == PASSED)

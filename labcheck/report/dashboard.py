@@ -10,12 +10,8 @@ import jinja2
 
 from labcheck import __version__
 from labcheck.errors import UsageError
-from labcheck.runner.results import PASSED
+from labcheck.results import LABELS, PASSED, SYMBOLS
 
-# Every status has a colour (CSS class) and a symbol, so the matrix reads without colour too.
-SYMBOLS = {"passed": "✔", "failed": "✘", "skipped": "–", "error": "!", "unreachable": "?", "not-run": "·"}
-LABELS = {"passed": "passed", "failed": "failed", "skipped": "skipped (a required step did not pass)",
-          "error": "labcheck error", "unreachable": "host unreachable", "not-run": "not checked yet"}
 
 
 @dataclass

@@ -8,7 +8,8 @@ import pytest
 
 from labcheck.checks.base import excerpt
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.results import StepResult
+from labcheck.report.pytest_reports import HOST, RESULTS_KEY, STEP, STEP_TITLE, step_properties
+from labcheck.results import StepResult
 
 STYLE = ("<style>.labcheck-step{font-family:sans-serif;font-size:13px;padding:4px 8px}"
          ".labcheck-step table{border-collapse:collapse;margin:4px 0}"
@@ -57,10 +58,9 @@ def step_html(result: StepResult) -> str:
     return REDACTOR.redact("".join(parts))
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
-    outcome = yield
-    report = outcome.get_result()
+    report = yield
     result = _step_result(item)
     if report.when == "call" and result is not None:
         from pytest_html import extras
@@ -68,13 +68,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         report.extras = [*getattr(report, "extras", []), extras.html(step_html(result))]
         # Steps of a class run are carried out before their items report: show the step's own time.
         report.duration = max(report.duration, result.duration)
+    return report
 
 
 def _step_result(item: pytest.Item) -> StepResult | None:
-    target, step = getattr(item, "target", None), getattr(item, "step", None)
-    if target is None or step is None:
+    properties = step_properties(item)
+    if properties is None:
         return None
-    return target.results.get(step.id)
+    return item.config.stash[RESULTS_KEY].result(properties[HOST], properties[STEP])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -86,8 +87,8 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
     properties = dict(getattr(report, "user_properties", []))
-    cells.insert(2, f'<td class="col-host">{escape(str(properties.get("labcheck_host", "")))}</td>')
-    cells.insert(3, f'<td class="col-step">{escape(str(properties.get("labcheck_step_title", "")))}</td>')
+    cells.insert(2, f'<td class="col-host">{escape(str(properties.get(HOST, "")))}</td>')
+    cells.insert(3, f'<td class="col-step">{escape(str(properties.get(STEP_TITLE, "")))}</td>')
 
 
 def update_metadata(config: pytest.Config, values: dict[str, str]) -> None:

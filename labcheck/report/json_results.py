@@ -6,7 +6,7 @@ The schema is `schemas/results.schema.json` (published as docs/results-schema.js
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
@@ -18,22 +18,11 @@ import jsonschema
 from labcheck import __version__
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, Redactor
-from labcheck.runner.results import ERROR, FAILED, PASSED, SKIPPED, UNREACHABLE, RunResults, StepResult
+from labcheck.results import RunResults, Status, StepResult
 
 SCHEMA_VERSION = "1"
-STATUSES = (PASSED, FAILED, SKIPPED, ERROR, UNREACHABLE)
+STATUSES = tuple(Status)
 
-
-@dataclass
-class RunInfo:
-    """What a run knows besides its results: when, which file, which targets."""
-
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    finished: datetime | None = None
-    scenario_version: str = ""
-    scenario_path: str = ""
-    targets: dict[str, str] = field(default_factory=dict)  # host name → the URI it was reached by
-    var_overrides: dict[str, str] = field(default_factory=dict)  # --var NAME=VALUE of the run
 
 
 @lru_cache(maxsize=1)
@@ -50,33 +39,33 @@ def _step_json(result: StepResult) -> dict[str, Any]:
     return data
 
 
-def results_json(results: RunResults, info: RunInfo, *, redactor: Redactor = REDACTOR) -> dict[str, Any]:
+def results_json(results: RunResults, *, redactor: Redactor = REDACTOR) -> dict[str, Any]:
     """The results of a run as schema-shaped data, every string redacted."""
-    finished = info.finished or datetime.now(timezone.utc)
+    finished = results.finished or datetime.now(timezone.utc)
     order = [step_id for step_id, _ in results.steps]
-    names = list(dict.fromkeys([*info.targets, *results.hosts, *results.host_errors]))
+    names = list(dict.fromkeys([*results.targets, *results.hosts, *results.host_errors]))
     hosts = []
     for name in names:
         steps = results.hosts.get(name, {})
         ordered = sorted(steps.values(), key=lambda r: order.index(r.step_id) if r.step_id in order else len(order))
-        host: dict[str, Any] = {"name": name, "target": info.targets.get(name, ""),
+        host: dict[str, Any] = {"name": name, "target": results.targets.get(name, ""),
                                 "reachable": name not in results.host_errors,
                                 "steps": [_step_json(r) for r in ordered]}
         if name in results.host_errors:
             host["error"] = results.host_errors[name]
         hosts.append(host)
-    summary = {status: 0 for status in STATUSES}
+    summary = {str(status): 0 for status in STATUSES}
     for result in results.all_results():
         summary[result.status] = summary.get(result.status, 0) + 1
     data = {
         "schema_version": SCHEMA_VERSION,
         "labcheck_version": __version__,
-        "scenario": {"id": results.scenario_id, "title": results.scenario_title, "version": info.scenario_version,
-                     "path": info.scenario_path},
+        "scenario": {"id": results.scenario_id, "title": results.scenario_title, "version": results.scenario_version,
+                     "path": results.scenario_path},
         "mode": results.mode,
         "profile": results.profile,
-        "vars": dict(info.var_overrides),
-        "started": info.started.isoformat(timespec="seconds"),
+        "vars": dict(results.var_overrides),
+        "started": results.started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "steps": [{"id": step_id, "title": title} for step_id, title in results.steps],
         "hosts": hosts,

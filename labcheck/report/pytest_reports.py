@@ -1,6 +1,9 @@
 """The report side of a pytest run: redaction of every report and log, results JSON, JUnit names, HTML extras.
 
-Registered by labcheck's runner plugin at configure time; reads the run's RunResults, never the engine.
+Registered by labcheck's runner plugin once a run has labcheck items.
+It reads data only: the run's RunResults in the config's stash and the properties each step item
+carries (`labcheck_host`, `labcheck_step`, `labcheck_step_title`, `labcheck_scenario`) — never
+runner classes, so the runner depends on the reports and not the other way round.
 """
 
 from __future__ import annotations
@@ -11,29 +14,45 @@ from typing import Callable
 import pytest
 
 from labcheck import __version__
-from labcheck.report.json_results import RunInfo, results_json, write_results
+from labcheck.report.json_results import results_json, write_results
 from labcheck.report.redact import REDACTOR, install_log_redaction, redacting
-from labcheck.runner.plugin import RESULTS_KEY, StepItem
+from labcheck.results import RunResults
 
-INFO_KEY = pytest.StashKey[RunInfo]()
+RESULTS_KEY = pytest.StashKey[RunResults]()
 UNINSTALL_KEY = pytest.StashKey[Callable[[], None]]()
 
+# What every step item carries in its user_properties (they travel with test reports).
+HOST, STEP, STEP_TITLE, SCENARIO = "labcheck_host", "labcheck_step", "labcheck_step_title", "labcheck_scenario"
 
-def register(config: pytest.Config) -> None:
-    import labcheck.report.pytest_reports as this
 
-    config.pluginmanager.register(this, "labcheck-reports")
+def step_properties(item: pytest.Item) -> dict[str, str] | None:
+    """A labcheck step item's properties, None for any other item."""
+    properties = dict(item.user_properties)
+    return properties if STEP in properties else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Called when the runner loads this plugin (pytest_configure is historic), after it stashed the results.
     if config.pluginmanager.hasplugin("html"):
         from labcheck.report import html_extras
 
-        config.pluginmanager.register(html_extras, "labcheck-html")
-    config.stash[INFO_KEY] = RunInfo(var_overrides=_var_overrides(config))
+        config.pluginmanager.register(html_extras, "labcheck.report.html_extras")
     config.stash[UNINSTALL_KEY] = install_log_redaction(REDACTOR)
+    redact_terminal(config)
 
 
-def _var_overrides(config: pytest.Config) -> dict[str, str]:
-    items = config.getoption("labcheck_var", default=[]) or []
-    return {key.strip(): value for key, sep, value in (i.partition("=") for i in items) if sep and key.strip()}
+def pytest_sessionstart(session: pytest.Session) -> None:
+    redact_terminal(session.config)  # registered during configure: the terminal reporter may be newer
+
+
+def redact_terminal(config: pytest.Config) -> None:
+    """Reports are redacted item by item; what pytest prints itself (INTERNALERROR tracebacks, errors
+    outside any item) goes through the terminal writer, which masks secrets too. pytest has no
+    public way to wrap the writer's stream."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    writer = getattr(terminal, "_tw", None)
+    if writer is not None and hasattr(writer, "_file"):
+        writer._file = redacting(writer._file)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -42,69 +61,41 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         uninstall()
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[INFO_KEY].started = datetime.now(timezone.utc)
-    # Reports are redacted item by item; what pytest prints itself (INTERNALERROR tracebacks, errors
-    # outside any item) goes through the terminal writer, which masks secrets too.
-    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
-    writer = getattr(terminal, "_tw", None)
-    if writer is not None and hasattr(writer, "_file"):
-        writer._file = redacting(writer._file)
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
-    info = session.config.stash[INFO_KEY]
-    items = [item for item in session.items if isinstance(item, StepItem)]
-    for item in items:
-        info.targets.setdefault(item.target.name, target_uri(item.target))
-        info.scenario_version = item.target.scenario.version
-        info.scenario_path = str(item.target.scenario.path)
-    if items:
-        from labcheck.report.html_extras import update_metadata
+    results = session.config.stash[RESULTS_KEY]
+    if not results.targets:
+        return
+    from labcheck.report.html_extras import update_metadata
 
-        scenario = items[0].target.scenario
-        update_metadata(session.config, {
-            "Scenario": f"{scenario.id} ({scenario.title})",
-            "Scenario version": scenario.version or "-",
-            "Mode": session.config.getoption("labcheck_mode"),
-            "labcheck": __version__,
-            "Hosts": ", ".join(f"{name} ({spec})" for name, spec in info.targets.items()),
-        })
-
-
-def target_uri(host: object) -> str:
-    """The URI a host of the run is reached by: its --hosts spec, or built from its Target."""
-    spec = getattr(host, "spec", None)
-    if isinstance(spec, str):
-        return spec
-    target = getattr(host, "target", None)
-    if target is None:
-        return ""
-    if getattr(target, "backend", "") == "local":
-        return "local://"
-    user = f"{target.user}@" if getattr(target, "user", None) else ""
-    port = f":{target.port}" if getattr(target, "port", None) else ""
-    return f"ssh://{user}{getattr(target, 'hostname', '')}{port}"
+    update_metadata(session.config, {
+        "Scenario": f"{results.scenario_id} ({results.scenario_title})",
+        "Scenario version": results.scenario_version or "-",
+        "Mode": results.mode,
+        "labcheck": __version__,
+        "Hosts": ", ".join(f"{name} ({uri})" for name, uri in results.targets.items()),
+    })
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if not isinstance(item, StepItem):
+    properties = step_properties(item)
+    if properties is None:
         return
-    item.user_properties += [("labcheck_host", item.target.name), ("labcheck_step_title", item.step.title)]
     # JUnit: classname = the scenario id, name = step[host], so tools show `scenario.step[host]`.
+    # No public API sets the classname of a non-Python item; record_xml_attribute is a fixture.
     from _pytest.junitxml import xml_key
 
     xml = item.config.stash.get(xml_key, None)
     if xml is not None:
         reporter = xml.node_reporter(getattr(item, "id", item.nodeid))  # pytest 9: a NodeId, not the string
-        reporter.add_attribute("classname", item.target.scenario.id)
+        reporter.add_attribute("classname", properties[SCENARIO])
         reporter.add_attribute("name", item.name)
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
-    outcome = yield
-    redact_report(outcome.get_result())
+    report = yield
+    redact_report(report)
+    return report
 
 
 def redact_report(report: pytest.TestReport) -> None:
@@ -128,13 +119,12 @@ def redact_report(report: pytest.TestReport) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    info = config.stash[INFO_KEY]
-    info.finished = datetime.now(timezone.utc)
     results = config.stash[RESULTS_KEY]
-    if config.pluginmanager.hasplugin("labcheck-html"):
+    results.finished = datetime.now(timezone.utc)
+    if config.pluginmanager.hasplugin("labcheck.report.html_extras"):
         from labcheck.report.html_extras import update_metadata
 
         update_metadata(config, {"Profile": results.profile or "-"})
     path = config.getoption("labcheck_json")
     if path:
-        write_results(path, results_json(results, info))
+        write_results(path, results_json(results))

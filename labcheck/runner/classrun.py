@@ -9,7 +9,6 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
-from labcheck.argtypes import positive_int, positive_seconds
 from labcheck.checks.base import CheckContext
 from labcheck.checks.engine_queries import EngineQueries
 from labcheck.checks.platforms import platform_facts
@@ -25,7 +24,7 @@ from labcheck.hosts.pool import ConnectionPool, PoolOptions
 from labcheck.hosts.sshconfig import load_ssh_config
 from labcheck.hosts.targets import Target, parse_hosts_option, unique_names
 from labcheck.runner.drivers import make_driver
-from labcheck.runner.results import ERROR, UNREACHABLE, StepResult
+from labcheck.results import ERROR, FAILED, UNREACHABLE, StepResult
 from labcheck.runner.steps import HostSession, credit_traceless, run_step
 from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
 from labcheck.scenario.render import load_secrets_file
@@ -36,35 +35,16 @@ QUERIES_KEY = pytest.StashKey[QueryCache]()
 INPUTS_KEY = pytest.StashKey[tuple[dict[str, str], "dict[str, str] | None"]]()
 
 
-def add_options(group: Any) -> None:
-    """The class options (--hosts, --ssh-config and --ansible-inventory are testinfra's own)."""
-    group.addoption("--inventory", default=None, metavar="FILE", help="a class inventory (class.yaml): students to check")
-    group.addoption("--limit", default=None, metavar="GROUPS",
-                    help="only these inventory groups or host names (comma-separated)")
-    group.addoption("--known-hosts", default=None, metavar="FILE", help="host keys to verify against "
-                    "(default ~/.ssh/known_hosts)")
-    group.addoption("--accept-new-host-keys", action="store_true", default=False,
-                    help="trust a host's key on first use and record it in the known_hosts file "
-                    "(a changed key is still refused)")
-    group.addoption("--workers", type=positive_int, default=None, metavar="N",
-                    help="hosts checked at once (default: one per host, up to 32)")
-    group.addoption("--host-timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
-                    help="a host not done within this time is marked unreachable (default 300)")
-    group.addoption("--check-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
-                    help="a command on a host silent this long makes the host unreachable (default 60)")
-    group.addoption("--connect-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                    help="SSH connect, banner and authentication timeout (default 10)")
-
 
 def select_targets(option: Any) -> list[Target]:
-    """The run's hosts from options named as labcheck's (hosts, inventory, ansible_inventory, limit):
+    """The run's hosts from the run options (a pytest config's or the command line's, runner/options.py):
     --hosts, --inventory and --ansible-inventory together, then --limit; local:// when none is given.
     UsageError (a one-line reason) for a file that cannot be read or a name that does not exist."""
     found: list[Target] = []
     groups: dict[str, list[str]] = {}
     if getattr(option, "hosts", None):
         found += parse_hosts_option(option.hosts)
-    for path, loader in ((getattr(option, "inventory", None), load_inventory),
+    for path, loader in ((getattr(option, "labcheck_inventory", None), load_inventory),
                          (getattr(option, "ansible_inventory", None), load_ansible_inventory)):
         if path:
             inventory = loader(path)
@@ -73,8 +53,8 @@ def select_targets(option: Any) -> list[Target]:
     if not found:
         found = parse_hosts_option("local://")
     unique_names(found, "the hosts")
-    if getattr(option, "limit", None):
-        found = Inventory(found, groups).select(option.limit)
+    if getattr(option, "labcheck_limit", None):
+        found = Inventory(found, groups).select(option.labcheck_limit)
     return found
 
 
@@ -83,6 +63,9 @@ def targets(config: pytest.Config) -> list[Target]:
     so that a problem with either is a collection error, not a crash in the middle of the run."""
     if TARGETS_KEY not in config.stash:
         found = select_targets(config.option)
+        identity = getattr(config.option, "ssh_identity_file", None)  # testinfra's --ssh-identity-file
+        if identity:
+            found = [t if t.is_local or t.identity_file else t.with_(identity_file=identity) for t in found]
         if any(not t.is_local for t in found):
             pool(config)
         config.stash[TARGETS_KEY] = found
@@ -90,13 +73,13 @@ def targets(config: pytest.Config) -> list[Target]:
 
 
 def pool_options(option: Any) -> PoolOptions:
-    """How to reach hosts, from options named as labcheck's (a pytest config's or the command line's)."""
+    """How to reach hosts, from the run options (a pytest config's or the command line's)."""
     timeouts = {name: getattr(option, attribute) for name, attribute in
-                (("connect_timeout", "connect_timeout"), ("command_timeout", "check_timeout"))
+                (("connect_timeout", "labcheck_connect_timeout"), ("command_timeout", "labcheck_check_timeout"))
                 if getattr(option, attribute, None) is not None}
     return PoolOptions(
-        known_hosts=KnownHosts(getattr(option, "known_hosts", None),
-                               accept_new=bool(getattr(option, "accept_new_host_keys", False))),
+        known_hosts=KnownHosts(getattr(option, "labcheck_known_hosts", None),
+                               accept_new=bool(getattr(option, "labcheck_accept_new_host_keys", False))),
         ssh_config=load_ssh_config(getattr(option, "ssh_config", None)), **timeouts)
 
 
@@ -177,19 +160,44 @@ class HostWork:
     steps: list[Step]
 
 
+class StopLimit:
+    """pytest's -x/--maxfail for steps carried out ahead of its loop: once `maxfail` steps did not
+    pass (failed, error, unreachable), no further step is started on any host."""
+
+    def __init__(self, maxfail: int) -> None:
+        self.maxfail = maxfail
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    def count(self, result: StepResult) -> None:
+        if result.status in (FAILED, ERROR, UNREACHABLE):
+            with self._lock:
+                self.failures += 1
+
+    @property
+    def reached(self) -> bool:
+        return 0 < self.maxfail <= self.failures
+
+
+NO_LIMIT = StopLimit(0)
+
+
 def unreachable_result(step: Step, host: HostTarget, reason: str) -> StepResult:
     # No hint: it cannot be rendered without the host's facts, and the student's next step is not the point.
     return StepResult(step.id, step.title, host.name, UNREACHABLE, reason=f"host unreachable: {reason}")
 
 
 def run_host(work: HostWork, mode: str, *, host_timeout: float | None,
-             record: Callable[[HostTarget, StepResult], None]) -> None:
-    """Connect, run each step in order, close; whatever fails here stays with this host."""
+             record: Callable[[HostTarget, StepResult], None], stop: StopLimit = NO_LIMIT) -> None:
+    """Connect, run each step in order, close; whatever fails here stays with this host.
+    A step not started because the run reached its stop limit gets no result."""
     host = work.host
+    if stop.reached:
+        return
     with host.lock:
         deadline = Deadline(host_timeout, host.close)
         try:
-            _run_steps(work, mode, deadline, host_timeout, record)
+            _run_steps(work, mode, deadline, host_timeout, record, stop)
         finally:
             deadline.cancel()
             host.close()
@@ -202,7 +210,7 @@ READ_ONLY_MODES = ("verify", "check")
 
 
 def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: float | None,
-               record: Callable[[HostTarget, StepResult], None]) -> None:
+               record: Callable[[HostTarget, StepResult], None], stop: StopLimit) -> None:
     host = work.host
     remaining = [s for s in work.steps if s.id not in host.results]
     session = None
@@ -221,42 +229,56 @@ def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: floa
             crash = f"labcheck crashed: {exc.__class__.__name__}: {exc}"
     step_mode = "verify" if mode == "check" else mode
 
-    def finish(step: Step, outcome: Callable[[], StepResult]) -> None:
-        """Record the step's result in scenario order; once the host is lost, every later step is unreachable."""
+    def finish(step: Step, outcome: Callable[[], StepResult | None]) -> None:
+        """Record the step's result in scenario order; once the host is lost, every later step is
+        unreachable. outcome() gives None for a step it did not start (the stop limit was reached)."""
         if host.unreachable is not None:
             result = unreachable_result(step, host, host.unreachable)
         elif crash or session is None:
             result = StepResult(step.id, step.title, host.name, ERROR, reason=crash or "not connected")
         else:
             try:
-                result = outcome()
+                ran = outcome()
             except HostUnreachable as exc:
                 host.unreachable = _reason(exc, deadline, host_timeout)
-                result = unreachable_result(step, host, host.unreachable)
+                ran = unreachable_result(step, host, host.unreachable)
+            if ran is None:  # not started: the stop limit was reached meanwhile
+                return
+            result = ran
         host.results[step.id] = result
+        stop.count(result)
         record(host, result)
 
     if session is None or mode not in READ_ONLY_MODES or len(remaining) < 2:
         # run and reset change the host: one step after the other (requires, reverse undo order).
         for step in remaining:
+            if stop.reached:
+                break
             finish(step, lambda step=step: run_step(step, session, step_mode, host.results))
     else:
-        _run_side_by_side(remaining, session, step_mode, host, finish)
+        _run_side_by_side(remaining, session, step_mode, host, finish, stop)
     if mode in READ_ONLY_MODES:
         credit_traceless(work.steps, host.results)
 
 
 def _run_side_by_side(remaining: list[Step], session: HostSession, step_mode: str, host: HostTarget,
-                      finish: Callable[[Step, Callable[[], StepResult]], None]) -> None:
+                      finish: Callable[[Step, Callable[[], StepResult | None]], None], stop: StopLimit) -> None:
     """verify and check change nothing, so no step depends on another's effects: the host's latency
     is paid once for several steps instead of once per step."""
+
+    def unless_stopped(step: Step) -> StepResult | None:
+        return None if stop.reached else run_step(step, session, step_mode, {})
+
     with ThreadPoolExecutor(min(STEPS_AT_ONCE, len(remaining)), thread_name_prefix=f"labcheck-{host.name}") as steps:
-        futures = [steps.submit(run_step, step, session, step_mode, {}) for step in remaining]
+        futures = [steps.submit(unless_stopped, step) for step in remaining]
         for step, future in zip(remaining, futures):
+            if future.cancelled():
+                continue
             finish(step, future.result)
-            if host.unreachable is not None:
+            if host.unreachable is not None or stop.reached:
                 for pending in futures:
                     pending.cancel()
+            if host.unreachable is not None:
                 host.close()  # steps still running on the lost host fail now instead of at their own timeout
 
 
@@ -267,9 +289,10 @@ def _reason(exc: HostUnreachable, deadline: Deadline, host_timeout: float | None
 
 
 def run_all(works: Sequence[HostWork], mode: str, *, workers: int | None, host_timeout: float | None,
-            record: Callable[[HostTarget, StepResult], None], host_done: Callable[[HostTarget], None]) -> None:
+            record: Callable[[HostTarget, StepResult], None], host_done: Callable[[HostTarget], None],
+            stop: StopLimit = NO_LIMIT) -> None:
     def one(work: HostWork) -> None:
-        run_host(work, mode, host_timeout=host_timeout, record=record)
+        run_host(work, mode, host_timeout=host_timeout, record=record, stop=stop)
         host_done(work.host)
 
     run_per_host(list(works), one, workers=workers)

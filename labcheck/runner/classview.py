@@ -6,10 +6,8 @@ import threading
 from typing import Callable
 
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.results import PASSED, UNREACHABLE, RunResults
+from labcheck.results import PASSED, UNREACHABLE, NOT_RUN, RunResults, symbol
 
-MARKS = {"passed": "✔", "failed": "✘", "skipped": "–", "unreachable": "?", "error": "!"}
-LEGEND = "✔ passed  ✘ failed  – skipped  ! labcheck error  · not run yet"
 
 
 def host_cell(results: RunResults, host: str) -> str:
@@ -39,7 +37,7 @@ def matrix(results: RunResults, hosts: list[str] | None = None, *, reason_width:
         cells = []
         for index, (step_id, _title) in enumerate(results.steps):
             result = steps.get(step_id)
-            cells.append(MARKS.get(result.status, "?") if result else "·")
+            cells.append(symbol(result.status if result else NOT_RUN))
             if result is not None and result.status == PASSED:
                 totals[index] += 1
         width = [len(n) for n in numbers]
@@ -52,11 +50,19 @@ def matrix(results: RunResults, hosts: list[str] | None = None, *, reason_width:
     return lines
 
 
+def fit(line: str, width: int) -> str:
+    """The line cut to width-1 columns (the last column would wrap on some terminals), marked with …"""
+    limit = max(width - 1, 8)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 class LiveView:
     """Redraws the table in place on a terminal; elsewhere one plain line per host as it finishes."""
 
-    def __init__(self, results: RunResults, hosts: list[str], write: Callable[[str], None], *, tty: bool) -> None:
+    def __init__(self, results: RunResults, hosts: list[str], write: Callable[[str], None], *, tty: bool,
+                 width: Callable[[], int] = lambda: 80) -> None:
         self.results = results
+        self.width = width  # the terminal's columns, asked at every redraw (it may be resized)
         self.hosts = hosts
         self.write = write
         self.tty = tty
@@ -91,7 +97,9 @@ class LiveView:
                 self._drawn = 0
 
     def _draw(self) -> None:
-        lines = [f"{self.done}/{len(self.hosts)} hosts done", *matrix(self.results, self.hosts)]
+        # Every line fits the terminal: a wrapped line would make the redraw climb too few lines.
+        lines = [fit(line, self.width()) for line in
+                 [f"{self.done}/{len(self.hosts)} hosts done", *matrix(self.results, self.hosts)]]
         erase = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
         self.write(erase + "\n".join(lines) + "\n")
         self._drawn = len(lines)

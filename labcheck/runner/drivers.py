@@ -12,8 +12,7 @@ from labcheck.engine.registry.client import RegistryClient
 from labcheck.engine.skopeo_driver import SkopeoDriver
 from labcheck.environ import options_or_environ
 from labcheck.errors import UsageError
-
-DRIVERS = ("native", "skopeo")
+from labcheck.runner.options import DRIVERS
 
 
 def _side(creds: str | None, tls_verify: bool | None = None) -> SideOptions:

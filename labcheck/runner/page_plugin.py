@@ -16,7 +16,7 @@ from labcheck.checks.base import CheckResult, excerpt
 from labcheck.page.model import Page, PageCommand
 from labcheck.page.run import PASSED, REPLACED, CommandOutcome, Enter, run_command
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.results import ActionOutcome, FAILED, SKIPPED, RunResults, StepResult
+from labcheck.results import FAILED, SKIPPED, ActionOutcome, RunResults, StepResult
 
 SANDBOX_HOST = "lab sandbox"
 MODE = "page"
@@ -61,8 +61,8 @@ class PageRun:
         self.json_path = json_path
         self.on_result = on_result
         self.results = RunResults(scenario_id=page.path.stem, scenario_title=page.title, mode=MODE,
-                                  steps=[(step_id(c), c.text) for c in page.commands])
-        self.started = datetime.now(timezone.utc)
+                                  steps=[(step_id(c), c.text) for c in page.commands],
+                                  scenario_path=str(page.path), targets={SANDBOX_HOST: "lab-sandbox://"})
         self.timed_out: list[PageCommand] = []  # commands killed at the timeout: the run ends with exit 2
 
     def pytest_collect_file(self, parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -107,11 +107,10 @@ class PageRun:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.json_path:
             return
-        from labcheck.report.json_results import RunInfo, results_json, write_results
+        from labcheck.report.json_results import results_json, write_results
 
-        info = RunInfo(started=self.started, finished=datetime.now(timezone.utc),
-                       scenario_path=str(self.page.path), targets={SANDBOX_HOST: "lab-sandbox://"})
-        write_results(self.json_path, results_json(self.results, info))
+        self.results.finished = datetime.now(timezone.utc)
+        write_results(self.json_path, results_json(self.results))
 
 
 class PageFile(pytest.File):
@@ -146,7 +145,7 @@ class PageCommandItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None) -> str:
         if isinstance(excinfo.value, PageCommandFailed):
-            from labcheck.runner.plugin import format_failure
+            from labcheck.runner.items import format_failure
 
             return REDACTOR.redact(format_failure(excinfo.value.result))
         return REDACTOR.redact(str(super().repr_failure(excinfo, style)))

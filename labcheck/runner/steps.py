@@ -11,11 +11,10 @@ from labcheck.checks.query_cache import QueryCache
 from labcheck.errors import LabcheckError, ScenarioValueError
 from labcheck.hosts.errors import HostUnreachable
 from labcheck.runner.drivers import StepDriver
-from labcheck.runner.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
+from labcheck.results import ERROR, FAILED, PASSED, SKIPPED, ActionOutcome, StepResult
 from labcheck.scenario.model import BoundScenario, Step
 from labcheck.scenario.render import SecretNotSet
 
-MODES = ("run", "verify", "check", "reset")
 
 
 @dataclass

@@ -75,6 +75,7 @@ class Step:
     line: int = 1
     page: tuple[PageRef, ...] = ()  # the page commands this step encodes
     leaves_no_trace: bool = False  # done, for verify/check, only once a later step is done
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ def _load(path: Path) -> Scenario:
             leaves_no_trace=bool(raw.get("leaves_no_trace", False)),
             page=tuple(PageRef(command, loaded.position(("steps", index, "page", n)).line)
                        for n, command in enumerate(raw.get("page", []))),
+            tags=list(raw.get("tags", [])),
         )
         for index, raw in enumerate(data["steps"])
     ]

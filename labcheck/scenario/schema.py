@@ -9,6 +9,7 @@ from labcheck.checks.base import CHECKS
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 VAR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TAG_PATTERN = r"^[a-z][a-z0-9_]*$"  # a pytest marker name: -m selects steps by tag
 
 _scalar = {"type": ["string", "number", "boolean"]}
 _template = {"type": "string"}
@@ -103,6 +104,8 @@ def scenario_schema() -> dict[str, Any]:
                 "minItems": 1,
                 "description": "the course page's commands this step encodes, verbatim",
             },
+            "tags": {"type": "array", "items": {"type": "string", "pattern": TAG_PATTERN}, "uniqueItems": True,
+                     "description": "pytest markers of the step's items (pytest -m TAG)"},
         },
         "required": ["id", "title", "verify"],
         "additionalProperties": False,
@@ -148,6 +151,8 @@ def scenario_schema() -> dict[str, Any]:
         "title": "labcheck scenario",
         "type": "object",
         "properties": {
+            "labcheck": {"const": 1, "description": "marks the file as a labcheck scenario (format 1): "
+                         "pytest collects it wherever it lies"},
             "id": {"type": "string", "pattern": ID_PATTERN},
             "title": {"type": "string", "minLength": 1},
             "description": {"type": "string"},

@@ -188,7 +188,7 @@ def test_dir_image_files_names_what_the_lab_shows(ctx: CheckContext, damaged) ->
     target, manifest = damaged
     (target / "notes.txt").write_text("the student's own file does no harm")
     passes(ctx, "dir_image", path=str(target), files=["manifest.json", "version", "config", "layers"])
-    assert f"has no signature-1: run the copy again" in \
+    assert "has no signature-1: run the copy again" in \
         fails(ctx, "dir_image", path=str(target), files=["manifest", "signature-1"]).reason
 
 

@@ -169,7 +169,7 @@ def test_the_class_dashboard_in_headless_chromium(class_session: ClassSession, t
         details = driver.find_element(By.ID, "details")
         assert details.is_displayed()
         hint = expected[("bob", "registry-to-registry")]["hint"]
-        assert f"/bob/fedora" in hint
+        assert "/bob/fedora" in hint
         assert driver.find_element(By.CSS_SELECTOR, "#d-hint code").text == hint
         assert "host unreachable" not in details.text and "failed" in details.text
         assert expected[("bob", "registry-to-registry")]["checks"][0]["expected"] in details.text

@@ -52,7 +52,9 @@ def test_labcheck_names_the_mistake_in_one_line(files: Path, options: list[str],
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize(("options", "message"), [CASES[7], CASES[8]], ids=["ssh-config", "workers"])
+@pytest.mark.parametrize(("options", "message"), [
+    CASES[7], (["--labcheck-workers", "0"], "argument --labcheck-workers: expected at least 1, got 0"),
+], ids=["ssh-config", "workers"])
 def test_plain_pytest_reports_it_as_a_usage_or_collection_error(files: Path, options: list[str], message: str) -> None:
     argv = [sys.executable, "-m", "pytest", str(SCENARIO), "-c", os.devnull, "--rootdir", str(SCENARIO.parent),
             "-p", "no:cacheprovider", "--labcheck-mode=verify", *[o.replace("{tmp}", str(files)) for o in options]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labcheck.runner.results import ERROR, FAILED, PASSED, UNREACHABLE, RunResults, StepResult
+from labcheck.results import ERROR, FAILED, PASSED, UNREACHABLE, RunResults, StepResult
 
 
 def results(*statuses: tuple[str, str], host_errors: dict[str, str] | None = None,

@@ -13,7 +13,7 @@ import pytest
 
 from labcheck.report.html_extras import step_html
 from labcheck.report.redact import Redactor
-from labcheck.runner.results import ActionOutcome, StepResult
+from labcheck.results import ActionOutcome, StepResult
 
 PASSWORD = "s3cr& <t> \"q\" 'x' \\ $HOME %41 +é😀 end"
 CREDS = f"student:{PASSWORD}"

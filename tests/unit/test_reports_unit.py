@@ -13,12 +13,11 @@ from urllib.parse import quote
 import jsonschema
 import pytest
 
-from labcheck.checks.base import CheckResult
 from labcheck.errors import UsageError
 from labcheck.report.dashboard import merge, render
-from labcheck.report.json_results import RunInfo, load_results, results_json, results_schema, write_results
+from labcheck.report.json_results import load_results, results_json, results_schema, write_results
 from labcheck.report.redact import RedactingStream, Redactor, install_log_redaction, redacted_output
-from labcheck.runner.results import ActionOutcome, RunResults, StepResult
+from labcheck.results import ActionOutcome, CheckResult, RunResults, StepResult
 
 ROOT = Path(__file__).parent.parent.parent
 PASSWORD = "Zq7/secret+Wv9"  # / and + have URL-encoded forms
@@ -48,9 +47,9 @@ def sample_results(*, leaky: bool = False) -> RunResults:
 
 
 def run_json(results: RunResults, finished: datetime, *, redactor: Redactor | None = None) -> dict:
-    info = RunInfo(started=finished - timedelta(seconds=5), finished=finished, scenario_version="1",
-                   targets={"alice": "local://alice", "bob": "ssh://bob@10.0.0.2"})
-    return results_json(results, info, redactor=redactor or Redactor())
+    results.started, results.finished, results.scenario_version = finished - timedelta(seconds=5), finished, "1"
+    results.targets = {"alice": "local://alice", "bob": "ssh://bob@10.0.0.2"}
+    return results_json(results, redactor=redactor or Redactor())
 
 
 def test_results_json_validates_against_the_published_schema(tmp_path: Path) -> None:
@@ -97,8 +96,9 @@ def verify_run(host: str, statuses: dict[str, str], finished: datetime, *, mode:
                          steps=[("one", "Step one"), ("two", "Step two"), ("three", "Step three")])
     for step_id, status in statuses.items():
         results.add(StepResult(step_id, f"Step {step_id}", host, status, hint=f"do {step_id}"))
-    info = RunInfo(started=finished - timedelta(seconds=3), finished=finished, targets={host: f"local://{host}"})
-    return results_json(results, info, redactor=Redactor())
+    results.started, results.finished = finished - timedelta(seconds=3), finished
+    results.targets = {host: f"local://{host}"}
+    return results_json(results, redactor=Redactor())
 
 
 def test_merging_runs_keeps_each_steps_latest_state_and_when_it_changed() -> None:
