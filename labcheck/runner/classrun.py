@@ -11,23 +11,27 @@ import pytest
 
 from labcheck.checks.base import CheckContext
 from labcheck.checks.engine_queries import EngineQueries
+from labcheck.checks.host_queries import HostQueries
 from labcheck.checks.platforms import platform_facts
 from labcheck.checks.query_cache import QueryCache
+from labcheck.engine.skopeo_driver import SkopeoDriver
 from labcheck.errors import LabcheckError, UsageError
 from labcheck.hosts.ansible_inventory import load_ansible_inventory
 from labcheck.hosts.errors import HostUnreachable
 from labcheck.hosts.facts import gather_facts
 from labcheck.hosts.hostkeys import KnownHosts
 from labcheck.hosts.inventory import Inventory, load_inventory
+from labcheck.hosts.labworld import find_host_lab_world
 from labcheck.hosts.parallel import Deadline, run_per_host
 from labcheck.hosts.pool import ConnectionPool, PoolOptions
 from labcheck.hosts.sshconfig import load_ssh_config
 from labcheck.hosts.targets import Target, parse_hosts_option, unique_names
+from labcheck.report.redact import REDACTOR
 from labcheck.runner.drivers import make_driver
 from labcheck.results import ERROR, FAILED, UNREACHABLE, StepResult
 from labcheck.runner.steps import HostSession, credit_traceless, run_step
 from labcheck.scenario.model import Scenario, Step, bind, parse_var_overrides
-from labcheck.scenario.render import load_secrets_file
+from labcheck.scenario.render import LabInfo, load_secrets_file
 
 TARGETS_KEY = pytest.StashKey[list[Target]]()
 POOL_KEY = pytest.StashKey[ConnectionPool]()
@@ -135,18 +139,40 @@ class HostTarget:
         facts = gather_facts(host, self.name)
         facts.update(platform_facts(facts.get("machine", "")))
         overrides, secrets = run_inputs(self.config)
+        lab, own_world = self._lab(host)
         bound = bind(self.scenario, profile=self.config.getoption("labcheck_profile"), overrides=overrides,
-                     host_facts=facts, host_vars=self.target.vars, secrets=secrets)
+                     host_facts=facts, host_vars=self.target.vars, secrets=secrets, lab=lab)
         env = dict(bound.env)
         env.update({k: str(bound.render(v, where=f"env {k} of {self.name}")) for k, v in self.target.env.items()})
         driver_name = self.config.getoption("labcheck_driver") or ("native" if self.target.is_local else "skopeo")
         driver = make_driver(driver_name, host, env)
-        # Registry questions are asked on this machine: with the profile's env, not the host's paths.
         cache = query_cache(self.config)
-        queries = EngineQueries(env=bound.env, cache=cache)
+        queries: EngineQueries | HostQueries
+        if own_world:  # its registries listen where only the host reaches them: its skopeo asks
+            queries = HostQueries(SkopeoDriver(host, env=env))
+        else:  # asked on this machine: with the profile's env, not the host's paths
+            queries = EngineQueries(env=bound.env, cache=cache)
         self.session = HostSession(self.name, CheckContext(host=host, engine=queries, env=env, facts=facts), bound, driver,
                                    cache=cache)
         return self.session
+
+    def _lab(self, host: Any) -> tuple[LabInfo | None, bool]:
+        """The lab world this host sees (None: this machine's), and whether it is the host's own.
+
+        A remote host's own lab world (its state directory's env.sh) comes first; else, a host that is
+        this very machine (a shared lab server) sees the lab world labcheck was given; else it has none."""
+        if self.target.is_local or not any(p.get("lab_env") for p in self.scenario.profiles.values()):
+            return None, False
+        seen = find_host_lab_world(host, state_dir=self.target.env.get("LABCHECK_STATE_DIR"))
+        if seen.env is None:
+            return (None, False) if seen.same_machine else (LabInfo({}, REDACTOR, host=self.name), False)
+
+        def read_file(path: str) -> str:
+            result = host.run("cat -- %s", path)
+            return result.stdout if result.rc == 0 else ""
+
+        # The host reaches the registries of its own lab world (a VM's listen on its loopback): it asks them.
+        return LabInfo(seen.env, REDACTOR, host=self.name, read_file=read_file), True
 
     def close(self) -> None:
         pool(self.config).close(self.target)

@@ -58,15 +58,23 @@ def load_secrets_file(path: str | Path) -> dict[str, str]:
 
 
 class LabInfo:
-    """`lab.*` in templates: the lab world named by LABCHECK_* variables, else the default one."""
+    """`lab.*` in templates: the lab world named by LABCHECK_* variables, else the default one.
 
-    def __init__(self, environ: Mapping[str, str], redactor: Redactor) -> None:
+    host: the lab world of that host, from its own variables only (a VM's lab world: nothing of this
+    machine's); read_file reads a file there (the destination's credentials)."""
+
+    def __init__(self, environ: Mapping[str, str], redactor: Redactor, *, host: str | None = None,
+                 read_file: Callable[[str], str] | None = None) -> None:
         self._environ = environ
         self._redactor = redactor
         self._world = None
+        self._host = host
+        self._read_file = read_file
 
     def where(self) -> str | None:
         """Which lab world lab.* reads ("" never): LABCHECK_* variables or a state directory; None when none is there."""
+        if self._host is not None:
+            return f"the lab world of {self._host}" if self._environ.get("LABCHECK_SOURCE_REGISTRY") else None
         if self._environ.get("LABCHECK_SOURCE_REGISTRY"):
             return "the lab world of LABCHECK_SOURCE_REGISTRY"
         from labcheck.labenv.world import LabWorld
@@ -75,6 +83,9 @@ class LabInfo:
         return f"the lab world in {world.state_dir}" if world.settings() else None
 
     def _lab_world(self):
+        if self._host is not None:
+            raise NoLabWorld(f"{self._host} has no lab world", hint="run 'labcheck lab up' there, or name its "
+                             "state directory with LABCHECK_STATE_DIR in the host's inventory env")
         if self._world is None:
             from labcheck.labenv.world import LabWorld
 
@@ -105,10 +116,15 @@ class LabInfo:
     def dest_creds(self) -> str:
         """The destination registry's `user:password`, marked secret."""
         path = self.dest_creds_file
-        if Path(path).is_file() and not os.access(path, os.R_OK):  # a student not granted them: only their steps wait
+        if self._read_file is not None:
+            value = self._read_file(path).strip()
+        elif Path(path).is_file() and not os.access(path, os.R_OK):
+            value = ""
+        else:
+            value = read_named_file(path, "the lab's destination credentials").strip()
+        if not value:  # a student not granted them: only the steps that use them wait
             raise SecretNotSet(f"the lab's destination credentials ({path}) are not readable by this user",
                                hint="a member of the lab's docker group may read them (gpasswd -a USER docker)")
-        value = read_named_file(path, "the lab's destination credentials").strip()
         self._redactor.add(value)
         return value
 
@@ -117,6 +133,8 @@ class LabInfo:
         """The variables `labcheck lab env` prints (what plain skopeo, podman and docker need)."""
         names = ("LABCHECK_SOURCE_REGISTRY", "LABCHECK_DEST_REGISTRY", "LABCHECK_DEST_CREDS_FILE", "DOCKER_HOST",
                  "SSL_CERT_FILE", "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF")
+        if self._host is not None:  # the host's own lab world, as its env.sh names it (a user's: no root store)
+            return {n: v for n, v in self._environ.items() if v}
         if all(self._environ.get(n) for n in names):
             optional = ("LABCHECK_STATE_DIR", ROOTLESS_CONF_VARIABLE)
             return {n: self._environ[n] for n in (*names, *optional) if self._environ.get(n)}
