@@ -9,6 +9,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from labcheck import interrupts
 from labcheck.argtypes import positive_int, positive_seconds
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
@@ -53,7 +54,7 @@ def register(subparsers) -> None:
                             "the input of `labcheck report`")
         parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only steps matching EXPR (pytest -k)")
         parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed step")
-        parser.set_defaults(func=_run, mode=mode)
+        parser.set_defaults(func=_run, mode=mode, handle_signals=True)
     lint = subparsers.add_parser("lint", help="validate scenario files; report every problem as file:line:col",
                                  description="Validate scenario files against the format. Exit 0 when all are "
                                  "valid, 2 when any has a problem.")
@@ -223,6 +224,9 @@ def _run(args: argparse.Namespace) -> int:
     with redacted_output():
         code = pytest.main(_pytest_args(args, path), plugins=[grabber])
     results = grabber.results
+    signum = interrupts.received()
+    if signum is not None:  # pytest stopped at the signal and wrote its reports: the run ends as interrupted
+        raise interrupts.Interrupted(signum)
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED) or results is None:
         return 2
     if code == pytest.ExitCode.INTERNAL_ERROR:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
+from labcheck import interrupts
 from labcheck.argtypes import positive_int, positive_seconds
 from labcheck.checks.base import CheckContext
 from labcheck.checks.engine_queries import EngineQueries
@@ -237,18 +238,24 @@ def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: floa
     if session is None or mode not in READ_ONLY_MODES or len(remaining) < 2:
         # run and reset change the host: one step after the other (requires, reverse undo order).
         for step in remaining:
+            interrupts.check()  # a signal arrived: no step starts after it
             finish(step, lambda step=step: run_step(step, session, step_mode, host.results))
         return
     # verify and check change nothing, so no step depends on another's effects: the host's latency
     # is paid once for several steps instead of once per step.
     with ThreadPoolExecutor(min(STEPS_AT_ONCE, len(remaining)), thread_name_prefix=f"labcheck-{host.name}") as steps:
-        futures = [steps.submit(run_step, step, session, step_mode, {}) for step in remaining]
+        futures = [steps.submit(_unless_interrupted, step, session, step_mode) for step in remaining]
         for step, future in zip(remaining, futures):
             finish(step, future.result)
             if host.unreachable is not None:
                 for pending in futures:
                     pending.cancel()
                 host.close()  # steps still running on the lost host fail now instead of at their own timeout
+
+
+def _unless_interrupted(step: Step, session: HostSession, mode: str) -> StepResult:
+    interrupts.check()
+    return run_step(step, session, mode, {})
 
 
 def _reason(exc: HostUnreachable, deadline: Deadline, host_timeout: float | None) -> str:
