@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import os
 import stat
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from labcheck.engine.archive_paths import UnsafeArchiveError
 from labcheck.engine.types import iter_chunks
 from labcheck.errors import LabcheckError
+
+# What a damaged or cut-off archive raises while it is read (the compression's own errors included).
+DAMAGED = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
 
 def member_path(name: str) -> PurePosixPath | None:
     """The relative path an entry name stands for; None for the archive root itself.
@@ -125,19 +131,23 @@ def extract(archive: str | os.PathLike[str], destination: str | os.PathLike[str]
     shown = os.fspath(archive)
     try:
         tar = tarfile.open(archive, "r:*")
-    except tarfile.TarError as exc:
+    except DAMAGED as exc:
         raise LabcheckError(f"{shown} is not a tar archive: {exc}", hint="oci-archive: expects a tar file") from None
-    with tar:
-        for member in tar:
-            try:
-                rel = member_path(member.name)
-                if rel is None:
-                    if not member.isdir():
-                        raise ValueError("names the archive root but is not a directory")
-                    continue
-                _extract_member(tar, member, root, rel)
-                if not _is_inside(root, (root / rel).parent):
-                    raise ValueError("resolves outside the destination")
-            except ValueError as exc:
-                raise UnsafeArchiveError(f"refusing to extract {shown}: entry {member.name!r} {exc}",
-                                         entry=member.name, archive=shown) from None
+    try:
+        with tar:
+            for member in tar:
+                try:
+                    rel = member_path(member.name)
+                    if rel is None:
+                        if not member.isdir():
+                            raise ValueError("names the archive root but is not a directory")
+                        continue
+                    _extract_member(tar, member, root, rel)
+                    if not _is_inside(root, (root / rel).parent):
+                        raise ValueError("resolves outside the destination")
+                except ValueError as exc:
+                    raise UnsafeArchiveError(f"refusing to extract {shown}: entry {member.name!r} {exc}",
+                                             entry=member.name, archive=shown) from None
+    except DAMAGED as exc:
+        raise LabcheckError(f"{shown} is damaged or cut off: {exc.__class__.__name__}: {exc}",
+                            hint="the archive was not written completely, or was changed since") from None
