@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
 import traceback
 from typing import NoReturn, Sequence
 
-from labcheck import __version__
+from labcheck import __version__, interrupts
 from labcheck.errors import LabcheckError
 
 # Subcommand modules; each defines register(subparsers) which sets `func` on its parser.
@@ -66,14 +68,20 @@ def _everywhere(subparsers: argparse._SubParsersAction, *flags: str, **settings)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Commands that write destinations or run steps clean up on SIGTERM and SIGHUP as on Ctrl-C.
+    guard = interrupts.handled() if getattr(args, "handle_signals", False) else contextlib.nullcontext()
     try:
-        return int(args.func(args) or 0)
+        with guard:
+            return int(args.func(args) or 0)
     except LabcheckError as exc:
         _print_error(args, str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"labcheck {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, interrupts.Interrupted) else signal.SIGINT
+        print(f"labcheck {args.command}: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        if interrupts.received() is not None:
+            interrupts.exit_now(128 + signum)  # cleaned up: threads blocked in a read are not waited for
+        return 128 + signum
     except Exception as exc:  # a bug in labcheck: one line (the traceback with --debug), never a secret
         _print_error(args, f"internal error: {exc.__class__.__name__}: {exc} "
                            f"(please report it; --debug shows the traceback)")

@@ -6,8 +6,16 @@ import os
 import subprocess
 
 import pytest
+from hypothesis import settings
 
 from labcheck.labenv.world import LabWorld
+
+# Property-based tests (tests/unit/test_properties.py): a modest number of examples by default; many
+# more with `--hypothesis-profile=deep`. The deadline is what "nothing hangs" means for one example,
+# generous for a loaded machine.
+settings.register_profile("labcheck", max_examples=150, deadline=10_000, print_blob=True)
+settings.register_profile("deep", max_examples=5_000, deadline=10_000, print_blob=True)
+settings.load_profile("labcheck")
 
 
 def run_in_world(world: LabWorld, argv: list[str], *, check: bool = True, input: str | None = None,

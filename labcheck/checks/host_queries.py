@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labcheck.checks.base import PlatformDigest
-from labcheck.engine.options import Credentials, SideOptions
+from labcheck.engine.base.options import Credentials, SideOptions
 from labcheck.engine.skopeo_driver import SkopeoDriver
 
 

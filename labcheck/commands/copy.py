@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
     add_side_flags(parser, "src-", what="the source registry")
     add_side_flags(parser, "dest-", what="the destination registry")
     add_platform_flags(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, handle_signals=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import pluggy
 
+from labcheck import interrupts
 from labcheck.argtypes import positive_int
 from labcheck.errors import UsageError
 from labcheck.report.redact import REDACTOR, redacted_output
@@ -51,7 +52,7 @@ def register(subparsers) -> None:
                             help="stop at the first step that does not pass: no later step is started on any host")
         parser.add_argument("--maxfail", type=positive_int, metavar="N",
                             help="stop after N steps that did not pass: no later step is started on any host")
-        parser.set_defaults(func=_run, mode=mode, labcheck_mode=mode)
+        parser.set_defaults(func=_run, mode=mode, labcheck_mode=mode, handle_signals=True)
     lint = subparsers.add_parser("lint", help="validate scenario files; report every problem as file:line:col",
                                  description="Validate scenario files against the format. Exit 0 when all are "
                                  "valid, 2 when any has a problem. With --page, also check that the scenario "
@@ -244,6 +245,9 @@ def _run(args: argparse.Namespace) -> int:
     with redacted_output(), _without_pytest_addopts():
         code = pytest.main(_pytest_args(args, path), plugins=[plugin, grabber])
     results = grabber.results
+    signum = interrupts.received()
+    if signum is not None:  # pytest stopped at the signal and wrote its reports: the run ends as interrupted
+        raise interrupts.Interrupted(signum)
     if grabber.interrupted:
         raise KeyboardInterrupt  # the command's one line and exit 130
     if code == pytest.ExitCode.NO_TESTS_COLLECTED and grabber.nothing_selected and results is not None:

@@ -49,6 +49,10 @@ class CopyResult:
     media_type: str
 
 
+# How long an interrupted copy waits for its running blob copies to stop.
+INTERRUPT_GRACE = 5.0
+
+
 class _Cancelled(Exception):
     """Raised inside a blob copy when a sibling copy failed."""
 
@@ -248,15 +252,25 @@ class _Copier:
             workers = 1
         for info in unique.values():
             self.emit("blob", info.digest, info.size)  # in manifest order, as skopeo prints them
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labcheck-blob") as pool:
-            futures = [pool.submit(self._copy_blob, info) for info in unique.values()]
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labcheck-blob")
+        futures = [pool.submit(self._copy_blob, info) for info in unique.values()]
+        try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                self._cancel.set()
-                wait(futures)
-                errors = [f.exception() for f in futures if f.exception() is not None]
-                raise next((e for e in errors if not isinstance(e, _Cancelled)), errors[0])  # type: ignore[misc]
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM): running copies stop at their next chunk and remove their
+            # temporary files. One blocked in a read that never returns is not waited for: the
+            # destination's close() removes its file, and the interrupted process does not wait for it.
+            self._cancel.set()
+            wait(futures, timeout=INTERRUPT_GRACE)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            self._cancel.set()
+        pool.shutdown(wait=True)
+        if failed:
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            raise next((e for e in errors if not isinstance(e, _Cancelled)), errors[0])  # type: ignore[misc]
 
     def _copy_blob(self, info: BlobInfo) -> None:
         if self._cancel.is_set():

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
+from labcheck import interrupts
 from labcheck.checks.base import CheckContext
 from labcheck.checks.engine_queries import EngineQueries
 from labcheck.checks.host_queries import HostQueries
@@ -280,6 +281,7 @@ def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: floa
         for step in remaining:
             if stop.reached:
                 break
+            interrupts.check()  # a signal arrived: no step starts after it
             finish(step, lambda step=step: run_step(step, session, step_mode, host.results))
     else:
         _run_side_by_side(remaining, session, step_mode, host, finish, stop)
@@ -293,7 +295,10 @@ def _run_side_by_side(remaining: list[Step], session: HostSession, step_mode: st
     is paid once for several steps instead of once per step."""
 
     def unless_stopped(step: Step) -> StepResult | None:
-        return None if stop.reached else run_step(step, session, step_mode, {})
+        if stop.reached:
+            return None
+        interrupts.check()  # a signal arrived: no step starts after it
+        return run_step(step, session, step_mode, {})
 
     with ThreadPoolExecutor(min(STEPS_AT_ONCE, len(remaining)), thread_name_prefix=f"labcheck-{host.name}") as steps:
         futures = [steps.submit(unless_stopped, step) for step in remaining]

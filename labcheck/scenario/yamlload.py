@@ -40,16 +40,23 @@ class YamlSyntaxError(Exception):
 
 def load_yaml(text: str) -> LoadedYaml:
     """Parse YAML (safe types only) and record positions; raises YamlSyntaxError."""
+    loaded = LoadedYaml(None)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            loaded.data = _convert(node, (), loaded)  # constructing scalars can fail too (an unknown tag)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         raise YamlSyntaxError(f"YAML syntax error: {exc.problem or exc}", position) from None
-    loaded = LoadedYaml(None)
-    if node is None:
-        return loaded
-    loaded.data = _convert(node, (), loaded)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
+        before = text[: exc.position]
+        position = Position(before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise YamlSyntaxError(f"YAML syntax error: character {character!r} is not allowed "
+                              "(write control characters as escapes in a double-quoted string)", position) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(f"YAML syntax error: {exc}", Position(1, 1)) from None
     return loaded
 
 

@@ -7,10 +7,13 @@ special file refuses the whole archive.
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import os
 import posixpath
 import stat
 import tarfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,6 +23,9 @@ from labcheck.errors import LabcheckError
 _ALLOWED_TYPES = {tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
                   tarfile.CONTTYPE}
 ROOT = "."
+
+# What a damaged or cut-off archive raises while it is read (the compression's own errors included).
+DAMAGED = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
 
 
 class UnsafeArchiveError(LabcheckError):
@@ -161,23 +167,27 @@ def extract(archive: str | os.PathLike[str], destination: str | os.PathLike[str]
     shown = os.fspath(archive)
     try:
         tar = tarfile.open(archive, "r:*")
-    except tarfile.TarError as exc:
+    except DAMAGED as exc:
         raise LabcheckError(f"{shown} is not a tar archive: {exc}", hint="oci-archive: expects a tar file") from None
-    with tar:
-        for member in tar:
-            try:
-                rel, link = checked_member(member)
-            except UnsafeArchiveError as exc:
-                raise UnsafeArchiveError(f"refusing to extract {shown}: {exc.message}", entry=member.name,
-                                         archive=shown) from None
-            try:
-                if rel == ROOT:
-                    if not member.isdir():
-                        raise ValueError("names the archive root but is not a directory")
-                    continue
-                _extract_member(tar, member, root, rel, link)
-                if not _is_inside(root, (root / rel).parent):
-                    raise ValueError("resolves outside the destination")
-            except ValueError as exc:
-                raise UnsafeArchiveError(f"refusing to extract {shown}: entry {member.name!r} {exc}",
-                                         entry=member.name, archive=shown) from None
+    try:
+        with tar:
+            for member in tar:
+                try:
+                    rel, link = checked_member(member)
+                except UnsafeArchiveError as exc:
+                    raise UnsafeArchiveError(f"refusing to extract {shown}: {exc.message}", entry=member.name,
+                                             archive=shown) from None
+                try:
+                    if rel == ROOT:
+                        if not member.isdir():
+                            raise ValueError("names the archive root but is not a directory")
+                        continue
+                    _extract_member(tar, member, root, rel, link)
+                    if not _is_inside(root, (root / rel).parent):
+                        raise ValueError("resolves outside the destination")
+                except ValueError as exc:
+                    raise UnsafeArchiveError(f"refusing to extract {shown}: entry {member.name!r} {exc}",
+                                             entry=member.name, archive=shown) from None
+    except DAMAGED as exc:
+        raise LabcheckError(f"{shown} is damaged or cut off: {exc.__class__.__name__}: {exc}",
+                            hint="the archive was not written completely, or was changed since") from None

@@ -138,9 +138,18 @@ def _platform_of(d: dict[str, Any] | None) -> Platform | None:
 
 
 def parse_manifest(raw: bytes, media_type: str = "") -> ImageManifest | ManifestList:
-    """Parse manifest bytes of any supported media type (guessed when not given)."""
+    """Parse manifest bytes of any supported media type (guessed when not given); ManifestError for
+    bytes that are not one, whatever their shape."""
     media_type = media_type or guess_media_type(raw)
     data = _load(raw)
+    try:
+        return _parse(data, media_type)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A field of the wrong JSON type or missing where the format requires it.
+        raise ManifestError(f"malformed {media_type or 'manifest'}: {exc.__class__.__name__}: {exc}") from None
+
+
+def _parse(data: dict[str, Any], media_type: str) -> ImageManifest | ManifestList:
     if media_type in LIST_TYPES:
         instances = [
             Instance(

@@ -71,10 +71,14 @@ class DirImageDestination(DestinationDefaults):
                 f"Invalid destination name dir:{path}: lstat {self.path.parent}: no such file or directory",
                 hint="dir: destinations need their parent directory to exist",
             )
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise NotAnImageDirectoryError(f"{self.path} exists and is not a directory")
-            if any(self.path.iterdir()):
+        if self.path.exists() and not self.path.is_dir():
+            raise NotAnImageDirectoryError(f"{self.path} exists and is not a directory")
+        # One writer at a time (commit removes what this copy did not write, another copy's files too).
+        self._lock = atomicfile.DirectoryLock(self.path)
+        self._created_dirs = self._lock.created
+        try:
+            # What a killed copy left does not make a directory someone else's; it goes once checked.
+            if any(not atomicfile.is_temp_name(entry.name) for entry in self.path.iterdir()):
                 version = self.path / "version"
                 if not version.is_file() or version.read_bytes() != VERSION:
                     raise NotAnImageDirectoryError(
@@ -82,8 +86,14 @@ class DirImageDestination(DestinationDefaults):
                         "don't want to overwrite important data",
                         hint="choose an empty or new directory",
                     )
-        else:
-            self._created_dirs = atomicfile.make_dirs(self.path)
+            atomicfile.remove_stale_temps(self.path)
+            if not (self.path / "version").is_file():
+                # First, as skopeo does: what a killed copy leaves is then recognisably an image directory,
+                # which the next copy into it may take over.
+                self._write("version", data=VERSION)
+        except BaseException:
+            self.close()
+            raise
 
     def supported_manifest_types(self) -> list[str]:
         return []
@@ -108,7 +118,8 @@ class DirImageDestination(DestinationDefaults):
     def commit(self) -> None:
         if self._manifest is None:
             raise LabcheckError("internal error: commit() before the manifest was written")
-        self._write("version", data=VERSION)
+        if "version" not in self._written:
+            self._write("version", data=VERSION)
         self._write("manifest.json", data=self._manifest)
         if self._durable:
             atomicfile.fsync_dir(self.path)
@@ -123,8 +134,12 @@ class DirImageDestination(DestinationDefaults):
 
     def close(self) -> None:
         if not self._committed:
+            # Under the lock every temporary file here is this copy's: an interrupted blob copy may
+            # not have removed its own yet.
+            atomicfile.remove_stale_temps(self.path)
             atomicfile.remove_created(self._new_files, self._created_dirs)
             self._new_files = []
+        self._lock.release()
 
 
 class DirTransport:

@@ -116,11 +116,21 @@ class OCIImageDestination(DestinationDefaults):
         self._durable = durable
         if self.path.exists() and not self.path.is_dir():
             raise OCILayoutError(f"{self.path} exists and is not a directory")
-        self._index = _read_index(self.path) if (self.path / "index.json").exists() else {"schemaVersion": 2}
-        self._created_dirs = atomicfile.make_dirs(self.path / "blobs" / "sha256")
         self._new_files: list[Path] = []
         self._top: dict[str, Any] | None = None
         self._committed = False
+        # One writer at a time: index.json is read here and replaced at commit, so two copies at once
+        # would each drop the other's tag.
+        self._lock = atomicfile.DirectoryLock(self.path)
+        self._created_dirs = self._lock.created
+        try:
+            self._created_dirs += atomicfile.make_dirs(self.path / "blobs" / "sha256")
+            atomicfile.remove_stale_temps(self.path / "blobs" / "sha256")
+            atomicfile.remove_stale_temps(self.path, of=("index.json", "oci-layout"))  # the user's files stay
+            self._index = _read_index(self.path) if (self.path / "index.json").exists() else {"schemaVersion": 2}
+        except BaseException:
+            self.close()
+            raise
 
     def supported_manifest_types(self) -> list[str]:
         return [OCI_MANIFEST, OCI_INDEX]
@@ -183,8 +193,12 @@ class OCIImageDestination(DestinationDefaults):
 
     def close(self) -> None:
         if not self._committed:
+            # Under the lock every temporary file here is this copy's: an interrupted blob copy may
+            # not have removed its own yet.
+            atomicfile.remove_stale_temps(self.path / "blobs" / "sha256")
             atomicfile.remove_created(self._new_files, self._created_dirs)
             self._new_files = []
+        self._lock.release()
 
 
 class OCITransport:

@@ -85,8 +85,14 @@ def parse_manifest_json(data: bytes) -> list[ManifestItem]:
     items = []
     for entry in raw:
         fields = {k.lower(): v for k, v in entry.items()}  # Go matches field names case-insensitively
-        items.append(ManifestItem(str(fields.get("config") or ""), list(fields.get("repotags") or []),
-                                  list(fields.get("layers") or [])))
+        config, tags, layers = fields.get("config"), fields.get("repotags"), fields.get("layers")
+        # As Go's json.Unmarshal into {Config string; RepoTags, Layers []string}: null is empty, another type an error.
+        if not (config is None or isinstance(config, str)) or not all(
+                value is None or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+                for value in (tags, layers)):
+            raise ArchiveFormatError("decoding tar manifest.json: Config must be a string, RepoTags and Layers "
+                                     "lists of strings")
+        items.append(ManifestItem(config or "", list(tags or []), list(layers or [])))
     return items
 
 
