@@ -9,12 +9,12 @@ from typing import Any, Callable, Hashable, Mapping, TypeVar
 from labcheck.checks.base import PlatformDigest
 from labcheck.checks.query_cache import QueryCache
 from labcheck.engine import inspect as engine_inspect
-from labcheck.engine.format.platform import Platform
-from labcheck.engine.format.manifest import ManifestList, manifest_digest, parse_manifest
+from labcheck.engine.base.interfaces import ImageSource
 from labcheck.engine.base.options import Credentials, SideOptions
+from labcheck.engine.format.manifest import ManifestList, manifest_digest, parse_manifest
+from labcheck.engine.format.platform import Platform
 from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.engine.transports import open_source
-from labcheck.engine.base.interfaces import ImageSource
 from labcheck.environ import options_or_environ
 
 T = TypeVar("T")

@@ -9,10 +9,16 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from labcheck.engine.base.errors import RegistryError, UnsupportedError
+from labcheck.engine.base.interfaces import (
+    BlobInfo,
+    ImageDestination,
+    ImageSource,
+    ProgressEvent,
+)
+from labcheck.engine.base.options import CopyOptions, SideOptions
 from labcheck.engine.format import imageconfig
 from labcheck.engine.format.digest import VerifyingReader, sha256_digest
-from labcheck.engine.base.errors import RegistryError, UnsupportedError
-from labcheck.engine.format.resolve import choose_from_list, get_instance_manifest, read_small_blob
 from labcheck.engine.format.manifest import (
     DOCKER_V2S2,
     FORMATS,
@@ -27,14 +33,8 @@ from labcheck.engine.format.manifest import (
     parse_manifest,
     serialize_list,
 )
-from labcheck.engine.base.options import CopyOptions, SideOptions
-from labcheck.engine.transports import open_source, open_destination
-from labcheck.engine.base.interfaces import (
-    BlobInfo,
-    ImageDestination,
-    ImageSource,
-    ProgressEvent,
-)
+from labcheck.engine.format.resolve import choose_from_list, get_instance_manifest, read_small_blob
+from labcheck.engine.transports import open_destination, open_source
 from labcheck.errors import LabcheckError
 
 ProgressCallback = Callable[[ProgressEvent], None]

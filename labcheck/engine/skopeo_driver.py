@@ -11,12 +11,12 @@ import json
 import shlex
 from typing import Any, Mapping, Protocol
 
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.options import CopyOptions, Credentials, SideOptions
 from labcheck.engine.copy import CopyResult
 from labcheck.engine.format.digest import sha256_digest
-from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.inspect import ImageInspection
 from labcheck.engine.format.manifest import guess_media_type
-from labcheck.engine.base.options import CopyOptions, Credentials, SideOptions
+from labcheck.engine.inspect import ImageInspection
 from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.errors import LabcheckError
 

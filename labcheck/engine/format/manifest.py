@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from labcheck.engine.base.errors import UnsupportedError
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.engine.format import gojson
 from labcheck.engine.format.digest import sha256_digest
 from labcheck.engine.format.platform import Platform
-from labcheck.engine.base.errors import UnsupportedError
-from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 DOCKER_V2S1 = "application/vnd.docker.distribution.manifest.v1+json"

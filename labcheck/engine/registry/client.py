@@ -17,6 +17,8 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning
 
+from labcheck.engine.base.errors import AuthenticationError, RegistryError
+from labcheck.engine.base.options import Credentials, SideOptions
 from labcheck.engine.registry.challenge import (
     Challenge,
     Token,
@@ -43,8 +45,6 @@ from labcheck.engine.registry.http import (
     rewindable,
     safe_url,
 )
-from labcheck.engine.base.errors import AuthenticationError, RegistryError
-from labcheck.engine.base.options import Credentials, SideOptions
 from labcheck.engine.registry.tls import ssl_context_for
 
 MANIFEST_ACCEPT = ", ".join(

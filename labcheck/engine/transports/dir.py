@@ -7,14 +7,14 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.fsio import atomicfile
-from labcheck.engine.format.digest import digest_hex
 from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.format.resolve import open_blob_file
-from labcheck.engine.format.manifest import guess_media_type
-from labcheck.engine.base.options import SideOptions
-from labcheck.engine.reference.refs import DirReference
 from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.digest import digest_hex
+from labcheck.engine.format.manifest import guess_media_type
+from labcheck.engine.format.resolve import open_blob_file
+from labcheck.engine.fsio import atomicfile
+from labcheck.engine.reference.refs import DirReference
 from labcheck.errors import LabcheckError
 
 VERSION = b"Directory Transport Version: 1.1\n"

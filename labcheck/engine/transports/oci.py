@@ -7,15 +7,15 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from labcheck.engine.fsio import atomicfile
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.options import SideOptions
 from labcheck.engine.format import gojson
 from labcheck.engine.format.digest import digest_hex, sha256_digest, verify_bytes
-from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.format.resolve import open_blob_file
 from labcheck.engine.format.manifest import OCI_INDEX, OCI_MANIFEST, guess_media_type
-from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.resolve import open_blob_file
+from labcheck.engine.fsio import atomicfile
 from labcheck.engine.reference.refs import OCIReference
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 REF_NAME = "org.opencontainers.image.ref.name"

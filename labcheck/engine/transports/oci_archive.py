@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from labcheck.engine.archive import extract, tarwriter
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.options import SideOptions
 from labcheck.engine.fsio import atomicfile
 from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
-from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.base.options import SideOptions
 from labcheck.engine.reference.refs import OCIArchiveReference
 from labcheck.engine.transports.oci import OCIImageDestination, OCIImageSource
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 ARCHIVE_MODE = 0o666  # Go's os.Create, before the umask

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from labcheck.engine.fsio import readahead
-from labcheck.engine.format.digest import sha256_digest
 from labcheck.engine.base.errors import DigestMismatchError, UnsupportedError
-from labcheck.engine.base.options import SideOptions
-from labcheck.engine.reference.refs import DockerReference
-from labcheck.engine.registry.registries_conf import find_entry, rewrite
-from labcheck.engine.registry.client import RegistryClient
 from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.fsio import readahead
+from labcheck.engine.reference.refs import DockerReference
+from labcheck.engine.registry.client import RegistryClient
+from labcheck.engine.registry.registries_conf import find_entry, rewrite
 
 
 def _client(name: str, opts: SideOptions, *, push: bool, use_location: bool) -> RegistryClient:

@@ -9,8 +9,23 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.fsio import tmpdir, atomicfile
 from labcheck.engine.archive.compression import DecompressingReader, DigestingReader, detect
+from labcheck.engine.archive.tarwriter import SeekableTarWriter
+from labcheck.engine.base.errors import DigestMismatchError, ImageNotFoundError, UnsupportedError
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.manifest import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_V2S2,
+    OCI_CONFIG,
+    ImageManifest,
+    parse_manifest,
+)
+from labcheck.engine.format.resolve import MAX_SMALL_BLOB
+from labcheck.engine.fsio import atomicfile, tmpdir
+from labcheck.engine.reference.names import DockerName
+from labcheck.engine.reference.refs import DockerArchiveReference
 from labcheck.engine.transports.dockersave.reader import (
     MANIFEST_FILE,
     MAX_MANIFEST_SIZE,
@@ -24,21 +39,6 @@ from labcheck.engine.transports.dockersave.reader import (
     parse_manifest_json,
 )
 from labcheck.engine.transports.dockersave.writer import ArchiveWriter
-from labcheck.engine.base.errors import DigestMismatchError, ImageNotFoundError, UnsupportedError
-from labcheck.engine.format.resolve import MAX_SMALL_BLOB
-from labcheck.engine.format.manifest import (
-    DOCKER_CONFIG,
-    DOCKER_LAYER,
-    DOCKER_V2S2,
-    OCI_CONFIG,
-    ImageManifest,
-    parse_manifest,
-)
-from labcheck.engine.base.options import SideOptions
-from labcheck.engine.reference.refs import DockerArchiveReference
-from labcheck.engine.reference.names import DockerName
-from labcheck.engine.archive.tarwriter import SeekableTarWriter
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults
 from labcheck.errors import LabcheckError
 
 CONFIG_TYPES = (DOCKER_CONFIG, OCI_CONFIG)
