@@ -7,8 +7,15 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.errors import ImageNotFoundError, UsageError
+from labcheck.engine.base.interfaces import (
+    COMPRESS,
+    DECOMPRESS,
+    PRESERVE,
+    BlobInfo,
+    DestinationDefaults,
+    SourceDefaults,
+)
 from labcheck.engine.base.options import SideOptions
 from labcheck.engine.format.digest import digest_hex
 from labcheck.engine.format.manifest import guess_media_type
@@ -58,9 +65,14 @@ class DirImageDestination(DestinationDefaults):
     durable=False (a spool another tool reads and we delete) writes without fsync.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True, compress: bool = False,
+                 decompress: bool = False) -> None:
         self.path = Path(path)
         self._durable = durable
+        if compress and decompress:
+            raise UsageError(f"initializing destination dir:{path}: Cannot compress and decompress at the same time",
+                             hint="give one of --dest-compress and --dest-decompress")
+        self._compression = COMPRESS if compress else DECOMPRESS if decompress else PRESERVE
         self._created_dirs: list[Path] = []
         self._new_files: list[Path] = []
         self._written: set[str] = set()
@@ -87,6 +99,9 @@ class DirImageDestination(DestinationDefaults):
 
     def supported_manifest_types(self) -> list[str]:
         return []
+
+    def desired_layer_compression(self) -> str:
+        return self._compression
 
     def _write(self, name: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         content = stream if stream is not None else data
@@ -136,7 +151,8 @@ class DirTransport:
         return DirImageSource(ref.path)
 
     def open_destination(self, ref: DirReference, options: SideOptions | None = None) -> DirImageDestination:
-        return DirImageDestination(ref.path)
+        options = options or SideOptions()
+        return DirImageDestination(ref.path, compress=options.compress, decompress=options.decompress)
 
 
 TRANSPORT = DirTransport()

@@ -69,6 +69,9 @@ class OCIArchiveDestination(DestinationDefaults):
     def supported_manifest_types(self) -> list[str]:
         return self._layout.supported_manifest_types()
 
+    def desired_layer_compression(self) -> str:
+        return self._layout.desired_layer_compression()
+
     def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
         return self._layout.try_reusing_blob(info, source_repository=source_repository)
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from labcheck.engine.base.errors import DigestMismatchError, UnsupportedError
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.interfaces import COMPRESS, BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.engine.base.options import SideOptions
 from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.format.manifest import (
+    DOCKER_LIST,
+    DOCKER_V2S1,
+    DOCKER_V2S1_SIGNED,
+    DOCKER_V2S2,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
 from labcheck.engine.fsio import readahead
 from labcheck.engine.reference.refs import DockerReference
 from labcheck.engine.registry.client import RegistryClient
@@ -69,7 +77,10 @@ class RegistryDestination(DestinationDefaults):
         self.client = _client(self.named.name, opts, push=True, use_location=False)
 
     def supported_manifest_types(self) -> list[str]:
-        return []
+        return [OCI_MANIFEST, DOCKER_V2S2, OCI_INDEX, DOCKER_LIST, DOCKER_V2S1_SIGNED, DOCKER_V2S1]
+
+    def desired_layer_compression(self) -> str:
+        return COMPRESS
 
     def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
         """True when the repository has the blob (HEAD), or got it by a cross-repository mount
