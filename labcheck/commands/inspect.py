@@ -26,12 +26,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-f", "--format", metavar="TEMPLATE", help="Go template ({{.Field}}) applied to the output")
     parser.add_argument("--all-platforms", action="store_true", help="list every instance of a manifest list")
     parser.add_argument("--retry-times", type=int, default=0, metavar="N", help="retry N times on network errors")
-    parser.add_argument("--username", help="registry user (use --creds for both)")
-    parser.add_argument("--password", help="registry password")
-    parser.add_argument("--shared-blob-dir", metavar="DIR", help="accepted for skopeo compatibility")
+    parser.add_argument("--username", help="user name for the registry")
+    parser.add_argument("--password", help="password for the registry")
     add_side_flags(parser)
     add_platform_flags(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, skopeo_errors=True)  # skopeo's error text first, the hint on its own line
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
             )
             for warning in result.warnings:
                 print(f"labcheck inspect: warning: {warning}", file=sys.stderr)
-            if args.format:
-                sys.stdout.write(gotemplate.render(args.format, result.to_json()) + "\n")
+            if args.format and not gotemplate.is_whole_json(args.format):
+                # the struct skopeo renders has these fields even where its JSON omits them
+                fields = {"Name": "", "Tag": "", "Variant": "", **result.to_json()}
+                sys.stdout.write(gotemplate.render(args.format, fields) + "\n")
             else:
                 sys.stdout.write(result.render())
     finally:
