@@ -16,10 +16,12 @@ from labcheck.commands.imageflags import (
 )
 from labcheck.commands.progress import BarProgress, LineProgress
 from labcheck.engine.archive.compression import COMPRESSORS
+from labcheck.engine.base.errors import InvalidReferenceError
 from labcheck.engine.base.options import CopyOptions, SideOptions
 from labcheck.engine.copy import copy_image
 from labcheck.engine.format.manifest import FORMATS
 from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.reference.refs import ImageReference
 from labcheck.engine.transports.dockersave.archive import tagged_name
 from labcheck.errors import UsageError
 
@@ -100,13 +102,21 @@ def destination_options(args: argparse.Namespace) -> SideOptions:
     )
 
 
+def _parsed(text: str, side: str) -> ImageReference:
+    try:
+        return parse_image_reference(text)
+    except InvalidReferenceError as exc:  # skopeo's wording: `Invalid source name REF: reason`
+        raise InvalidReferenceError(f"Invalid {side} name {text}: {exc.reason}", hint=exc.hint, reference=text,
+                                    reason=exc.reason) from None
+
+
 def run(args: argparse.Namespace) -> int:
     refuse_skopeo_only(args, "copy")
     options = copy_options(args)
     src_options = side_options(args, "src-")
     dst_options = destination_options(args)
-    src_ref = parse_image_reference(args.source)
-    dst_ref = parse_image_reference(args.destination)
+    src_ref = _parsed(args.source, "source")
+    dst_ref = _parsed(args.destination, "destination")
     progress = None
     if not args.quiet:
         progress = BarProgress(sys.stderr) if sys.stderr.isatty() else LineProgress(sys.stderr)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from labcheck.engine.archive.compression import GZIP, Compressor, DecompressingReader
-from labcheck.engine.base.errors import RegistryError, UnsupportedError
+from labcheck.engine.base.errors import InvalidReferenceError, RegistryError, UnsupportedError, in_context
 from labcheck.engine.base.interfaces import (
     COMPRESS,
     DECOMPRESS,
@@ -75,9 +75,17 @@ def copy_image(
     """Copy the image src_ref names to dst_ref (references as reference.py parses them)."""
     src_options = src_options or SideOptions()
     dst_options = dst_options or SideOptions()
-    source = open_source(src_ref, src_options)
     try:
-        destination = open_destination(dst_ref, dst_options)
+        source = open_source(src_ref, src_options)
+    except LabcheckError as exc:
+        raise in_context(exc, f"initializing source {src_ref}") from exc
+    try:
+        try:
+            destination = open_destination(dst_ref, dst_options)
+        except InvalidReferenceError:
+            raise
+        except LabcheckError as exc:
+            raise in_context(exc, f"initializing destination {dst_ref}") from exc
         try:
             return copy_between(
                 source,
@@ -86,6 +94,7 @@ def copy_image(
                 options=options,
                 progress=progress,
                 dest_transport=dst_ref.transport,
+                source_name=str(src_ref),
             )
         finally:
             destination.close()
@@ -101,10 +110,13 @@ def copy_between(
     options: CopyOptions | None = None,
     progress: ProgressCallback | None = None,
     dest_transport: str = "",
+    source_name: str = "",
 ) -> CopyResult:
-    """Copy from an open source to an open destination and commit it. The caller closes both."""
+    """Copy from an open source to an open destination and commit it. The caller closes both.
+    dest_transport and source_name (`transport:reference`) word errors as skopeo does."""
     copier = _Copier(source, destination, src_options or SideOptions(), options or CopyOptions(), progress)
     copier.dest_transport = dest_transport
+    copier.source_name = source_name
     result = copier.run()
     destination.commit()
     return result
@@ -128,6 +140,7 @@ class _Copier:
         self._written: set[str] = set()
         self._cancel = threading.Event()
         self.dest_transport = ""  # skopeo's name of the destination's transport, for messages
+        self.source_name = ""  # the source's transport:reference, for messages
         self._stored_as: dict[str, BlobInfo] = {}  # layers the destination stored in another form (decompressed)
         if options.manifest_format and options.manifest_format not in FORMATS:
             raise LabcheckError(f"unknown format {options.manifest_format!r}", hint="use oci, v2s2 or v2s1")
@@ -149,7 +162,8 @@ class _Copier:
             if self.options.all_images:
                 return self._copy_list(raw, parsed)
             _, instance_raw, instance_type = choose_from_list(
-                self.source, parsed, self.src_options, context="choosing an image from manifest list"
+                self.source, parsed, self.src_options,
+                context=f"choosing an image from manifest list {self.source_name}".rstrip(),
             )
             self.dest.set_toplevel_manifest(raw, media_type)
             raw, media_type = instance_raw, instance_type
@@ -297,9 +311,7 @@ class _Copier:
     def _copy_blob(self, info: BlobInfo) -> None:
         if self._cancel.is_set():
             raise _Cancelled()
-        if info.digest in self._written or self.dest.try_reusing_blob(
-            info, source_repository=self.source.repository_name()
-        ):
+        if info.digest in self._written or self._reusable(info):
             self.emit("blob-skipped", info.digest, info.size)
             return
         attempts = max(0, self.src_options.retry_times) + 1
@@ -314,6 +326,12 @@ class _Copier:
         with self._lock:
             self._written.add(info.digest)
         self.emit("blob-done", info.digest, info.size, info.size)
+
+    def _reusable(self, info: BlobInfo) -> bool:
+        try:
+            return self.dest.try_reusing_blob(info, source_repository=self.source.repository_name())
+        except LabcheckError as exc:
+            raise in_context(exc, f"trying to reuse blob {info.digest} at destination") from exc
 
     def _layer_change(self, info: BlobInfo) -> str | None:
         """The compression a layer is rewritten in ("" to decompress it), or None to copy it as it is;

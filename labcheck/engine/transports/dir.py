@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.base.errors import ImageNotFoundError, UsageError
+from labcheck.engine.base.errors import ImageNotFoundError, InvalidReferenceError, UsageError
 from labcheck.engine.base.interfaces import (
     COMPRESS,
     DECOMPRESS,
@@ -70,7 +70,7 @@ class DirImageDestination(DestinationDefaults):
         self.path = Path(path)
         self._durable = durable
         if compress and decompress:
-            raise UsageError(f"initializing destination dir:{path}: Cannot compress and decompress at the same time",
+            raise UsageError("Cannot compress and decompress at the same time",
                              hint="give one of --dest-compress and --dest-decompress")
         self._compression = COMPRESS if compress else DECOMPRESS if decompress else PRESERVE
         self._created_dirs: list[Path] = []
@@ -79,10 +79,9 @@ class DirImageDestination(DestinationDefaults):
         self._manifest: bytes | None = None
         self._committed = False
         if not self.path.parent.is_dir():
-            raise LabcheckError(
-                f"Invalid destination name dir:{path}: lstat {self.path.parent}: no such file or directory",
-                hint="dir: destinations need their parent directory to exist",
-            )
+            reason = f"lstat {self.path.parent}: no such file or directory"
+            raise InvalidReferenceError(f"Invalid destination name dir:{path}: {reason}", reason=reason,
+                                        reference=f"dir:{path}", hint="dir: destinations need their parent directory to exist")
         if self.path.exists():
             if not self.path.is_dir():
                 raise NotAnImageDirectoryError(f"{self.path} exists and is not a directory")
@@ -90,8 +89,7 @@ class DirImageDestination(DestinationDefaults):
                 version = self.path / "version"
                 if not version.is_file() or version.read_bytes() != VERSION:
                     raise NotAnImageDirectoryError(
-                        f"initializing destination dir:{path}: not a containers image directory, "
-                        "don't want to overwrite important data",
+                        "not a containers image directory, don't want to overwrite important data",
                         hint="choose an empty or new directory",
                     )
         else:

@@ -41,12 +41,22 @@ class RegistrySource(SourceDefaults):
         self.named = ref.named
         self.client = _client(self.named.name, opts, push=False, use_location=True)
         self._tag_client: RegistryClient | None = None
+        # As containers/image's source does, the manifest is read now: a missing image or refused
+        # credentials are an error of opening the source.
+        try:
+            self._top = self._fetch_manifest(None)
+        except BaseException:
+            self.client.close()
+            raise
 
     def repository_name(self) -> str:
         """`host/path` of the repository the blobs are read from (for cross-repository mounts)."""
         return f"{self.client.registry}/{self.client.repository}"
 
     def get_manifest(self, instance_digest: str | None = None) -> tuple[bytes, str]:
+        return self._top if instance_digest is None else self._fetch_manifest(instance_digest)
+
+    def _fetch_manifest(self, instance_digest: str | None) -> tuple[bytes, str]:
         wanted = instance_digest or self.named.digest
         raw, media_type = self.client.get_manifest(wanted or self.named.tag or "latest")
         if wanted and sha256_digest(raw) != wanted:
