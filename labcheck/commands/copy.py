@@ -88,6 +88,8 @@ def copy_options(args: argparse.Namespace) -> CopyOptions:
         compress_level=args.dest_compress_level,
         preserve_digests=args.preserve_digests,
         index_only=args.multi_arch == "index-only",
+        policy=args.policy,
+        insecure_policy=args.insecure_policy,
     )
 
 

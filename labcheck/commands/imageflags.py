@@ -23,8 +23,10 @@ def add_platform_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--override-os", metavar="OS", help="use OS instead of the host's OS")
     parser.add_argument("--override-variant", metavar="VARIANT", help="use VARIANT instead of the host's")
     parser.add_argument("--registries-conf", metavar="PATH", help="use PATH instead of registries.conf")
-    parser.add_argument("--insecure-policy", action="store_true", help="accepted for skopeo compatibility")
-    parser.add_argument("--policy", metavar="PATH", help="accepted for skopeo compatibility")
+    parser.add_argument("--insecure-policy", action="store_true",
+                        help="copy any image, whatever the trust policy says (read no policy.json)")
+    parser.add_argument("--policy", metavar="PATH", help="the trust policy (default: "
+                        "$HOME/.config/containers/policy.json, else /etc/containers/policy.json)")
 
 
 def add_side_flags(parser: argparse.ArgumentParser, prefix: str = "", *, what: str = "the registry") -> None:

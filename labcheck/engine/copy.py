@@ -44,6 +44,7 @@ from labcheck.engine.format.manifest import (
 from labcheck.engine.format.resolve import choose_from_list, get_instance_manifest, read_small_blob
 from labcheck.engine.fsio import tmpdir
 from labcheck.engine.fsio.chunks import iter_chunks
+from labcheck.engine.policy import Policy
 from labcheck.engine.transports import open_destination, open_source
 from labcheck.errors import LabcheckError
 
@@ -75,11 +76,15 @@ def copy_image(
     """Copy the image src_ref names to dst_ref (references as reference.py parses them)."""
     src_options = src_options or SideOptions()
     dst_options = dst_options or SideOptions()
+    options = options or CopyOptions()
+    policy = None if options.insecure_policy else Policy.load(options.policy)
     try:
         source = open_source(src_ref, src_options)
     except LabcheckError as exc:
         raise in_context(exc, f"initializing source {src_ref}") from exc
     try:
+        if policy is not None:
+            policy.check(src_ref)
         try:
             destination = open_destination(dst_ref, dst_options)
         except InvalidReferenceError:

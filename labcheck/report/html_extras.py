@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+
 import pytest
 
 from labcheck.checks.base import excerpt

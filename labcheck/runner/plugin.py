@@ -13,7 +13,8 @@ import pytest
 
 from labcheck.errors import LabcheckError
 from labcheck.report.redact import REDACTOR
-from labcheck.runner.classrun import POOL_KEY, HostTarget, HostWork, add_options as add_class_options, run_all
+from labcheck.runner.classrun import POOL_KEY, HostTarget, HostWork, run_all
+from labcheck.runner.classrun import add_options as add_class_options
 from labcheck.runner.classrun import targets as class_targets
 from labcheck.runner.classview import LiveView
 from labcheck.runner.drivers import DRIVERS

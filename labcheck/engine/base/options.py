@@ -68,3 +68,5 @@ class CopyOptions:
     compress_level: int | None = None  # --dest-compress-level
     preserve_digests: bool = False  # --preserve-digests: no change that would alter a digest
     index_only: bool = False  # --multi-arch index-only: a list's manifest, not its images
+    policy: str | None = None  # --policy: the trust policy; None: $HOME/.config/containers/policy.json or /etc/…
+    insecure_policy: bool = False  # --insecure-policy: accept any image, read no policy
