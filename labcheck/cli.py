@@ -74,7 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with guard:
             return int(args.func(args) or 0)
     except LabcheckError as exc:
-        _print_error(args, str(exc))
+        if getattr(args, "skopeo_errors", False) and exc.hint:
+            # copy and inspect: skopeo's text alone on the first line (scripts grep it), the hint below
+            _print_error(args, f"{exc.message}\nhint: {exc.hint}")
+        else:
+            _print_error(args, str(exc))
         return exc.exit_code
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, interrupts.Interrupted) else signal.SIGINT

@@ -9,11 +9,12 @@ from typing import Any, Callable, Hashable, Mapping, TypeVar
 from labcheck.checks.base import PlatformDigest
 from labcheck.checks.query_cache import QueryCache
 from labcheck.engine import inspect as engine_inspect
-from labcheck.engine.format.manifest import ManifestList, manifest_digest, parse_manifest
+from labcheck.engine.base.interfaces import ImageSource
 from labcheck.engine.base.options import Credentials, SideOptions
+from labcheck.engine.format.manifest import ManifestList, manifest_digest, parse_manifest
+from labcheck.engine.format.platform import Platform
 from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.engine.transports import open_source
-from labcheck.engine.base.interfaces import ImageSource
 from labcheck.environ import options_or_environ
 
 T = TypeVar("T")
@@ -53,11 +54,10 @@ class EngineQueries:
         raw, media_type = self._manifest(ref, creds)
         parsed = parse_manifest(raw, media_type)
         if isinstance(parsed, ManifestList):  # the manifest already read says it all
-            return [PlatformDigest(i.digest, _platform(i.platform.os, i.platform.architecture, i.platform.variant)
-                                   if i.platform else "") for i in parsed.instances]
+            return [PlatformDigest(i.digest, str(i.platform) if i.platform else "") for i in parsed.instances]
 
         def run(source: ImageSource, options: SideOptions) -> list[PlatformDigest]:
-            return [PlatformDigest(entry.digest, _platform(entry.os, entry.architecture, entry.variant))
+            return [PlatformDigest(entry.digest, str(Platform(entry.architecture, entry.os, entry.variant)))
                     for entry in engine_inspect.inspect_platforms(source)]
 
         return self._cached("instances", ref, creds, lambda: self._with_source(ref, creds, run))
@@ -94,7 +94,3 @@ class EngineQueries:
         options = SideOptions(creds=Credentials.parse(creds) if creds else None, authfile=self.authfile,
                               tls_verify=self.tls_verify, cert_dir=self.cert_dir, registries_conf=self.registries_conf)
         return options_or_environ(options, self.env)
-
-
-def _platform(os_name: str, architecture: str, variant: str | None) -> str:
-    return "/".join(p for p in (os_name, architecture, variant) if p)

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from labcheck.checks.base import PlatformDigest
 from labcheck.checks.trace import Trace
-
-# uname -m -> (GOARCH, variant) as containers/image names them.
-_UNAME_TO_GO = {
-    "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", "v8"), "arm64": ("arm64", "v8"),
-    "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"), "i386": ("386", ""), "i686": ("386", ""),
-    "ppc64le": ("ppc64le", ""), "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
-}
+from labcheck.engine.format.platform import best_match, parse_platform, platform_of_machine, wanted_platforms
 
 
 def go_platform(uname_m: str, os: str = "linux") -> str:
-    """The os/arch[/variant] of a machine from `uname -m`.
+    """The os/arch[/variant] of a machine from `uname -m` (the engine's one table).
 
     >>> go_platform("x86_64"), go_platform("aarch64")
     ('linux/amd64', 'linux/arm64/v8')
     """
-    arch, variant = _UNAME_TO_GO.get(uname_m.strip(), (uname_m.strip(), ""))
-    return "/".join(p for p in (os, arch, variant) if p)
+    return str(platform_of_machine(uname_m, os))
 
 
 def platform_facts(uname_m: str) -> dict[str, str]:
@@ -29,8 +22,8 @@ def platform_facts(uname_m: str) -> dict[str, str]:
     >>> platform_facts("aarch64"), platform_facts("x86_64")
     ({'arch': 'arm64', 'variant': 'v8'}, {'arch': 'amd64', 'variant': ''})
     """
-    arch, variant = _UNAME_TO_GO.get(uname_m.strip(), (uname_m.strip(), ""))
-    return {"arch": arch, "variant": variant}
+    platform = platform_of_machine(uname_m)
+    return {"arch": platform.architecture, "variant": platform.variant}
 
 
 def host_platform(trace: Trace) -> str:
@@ -44,7 +37,7 @@ def host_platform(trace: Trace) -> str:
 
 
 def pick_instance(instances: list[PlatformDigest], platform: str) -> PlatformDigest | None:
-    """The instance a tool on `platform` picks: same os and arch, the exact variant first, else none given.
+    """The instance skopeo or podman on a host of `platform` picks (the engine's own choice).
 
     >>> entries = [PlatformDigest("sha256:a", "linux/amd64"), PlatformDigest("sha256:b", "linux/arm64/v8")]
     >>> pick_instance(entries, "linux/arm64/v8").digest, pick_instance(entries, "linux/arm64").digest
@@ -52,10 +45,6 @@ def pick_instance(instances: list[PlatformDigest], platform: str) -> PlatformDig
     >>> pick_instance(entries, "linux/s390x") is None
     True
     """
-    os, arch, *rest = platform.split("/") + [""]
-    variant = rest[0] if rest else ""
-    same_arch = [i for i in instances if i.platform.split("/")[:2] == [os, arch]]
-    for instance in same_arch:
-        if instance.platform == platform or (not variant and instance.platform == f"{os}/{arch}"):
-            return instance
-    return same_arch[0] if same_arch else None
+    wanted = wanted_platforms(host=parse_platform(platform))
+    index = best_match([parse_platform(i.platform) for i in instances], wanted)
+    return None if index is None else instances[index]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from labcheck.engine.base.options import CopyOptions, SideOptions
 from labcheck.engine.copy import CopyResult, ProgressCallback, copy_image
 from labcheck.engine.inspect import ImageInspection, inspect_image
-from labcheck.engine.base.options import CopyOptions, SideOptions
-from labcheck.engine.reference.refs import ImageReference
 from labcheck.engine.reference.parse import parse_image_reference
+from labcheck.engine.reference.refs import ImageReference
 from labcheck.engine.transports import open_source
 
 

@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from labcheck.engine.format import gojson, imageconfig
 from labcheck.engine.base.errors import RegistryError
-from labcheck.engine.format.resolve import ResolvedImage, read_small_blob, resolve_image
+from labcheck.engine.base.interfaces import ImageSource, TagLister
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format import gojson, imageconfig
 from labcheck.engine.format.manifest import (
     OCI_CONFIG,
     OCI_MANIFEST,
@@ -16,8 +17,7 @@ from labcheck.engine.format.manifest import (
     manifest_digest,
     parse_manifest,
 )
-from labcheck.engine.base.options import SideOptions
-from labcheck.engine.base.interfaces import ImageSource, TagLister
+from labcheck.engine.format.resolve import ResolvedImage, read_small_blob, resolve_image
 from labcheck.errors import LabcheckError
 
 INDENT = "    "

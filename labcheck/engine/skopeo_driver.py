@@ -11,12 +11,12 @@ import json
 import shlex
 from typing import Any, Mapping, Protocol
 
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.options import CopyOptions, Credentials, SideOptions
 from labcheck.engine.copy import CopyResult
 from labcheck.engine.format.digest import sha256_digest
-from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.inspect import ImageInspection
 from labcheck.engine.format.manifest import guess_media_type
-from labcheck.engine.base.options import CopyOptions, Credentials, SideOptions
+from labcheck.engine.inspect import ImageInspection
 from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.errors import LabcheckError
 
@@ -108,6 +108,8 @@ class SkopeoDriver:
             args.append(f"--{prefix}tls-verify={'true' if opts.tls_verify else 'false'}")
         if opts.cert_dir:
             args += [f"--{prefix}cert-dir", opts.cert_dir]
+        if opts.shared_blob_dir:
+            args += [f"--{prefix}shared-blob-dir", opts.shared_blob_dir]
         return args
 
     def _authfile(self, ref: str, creds: Credentials, tmp: list[str]) -> str:
@@ -133,6 +135,28 @@ class SkopeoDriver:
                                 ("--override-variant", opts.override_variant)):
                 if value:
                     args += [flag, value]
+        return args
+
+    @staticmethod
+    def _copy_flags(options: CopyOptions, dst_options: SideOptions | None) -> list[str]:
+        """skopeo copy's flags for what CopyOptions and the destination's options ask."""
+        args: list[str] = []
+        if options.index_only:
+            args += ["--multi-arch", "index-only"]
+        if options.preserve_digests:
+            args.append("--preserve-digests")
+        if options.compress_format:
+            args += ["--dest-compress-format", options.compress_format]
+        if options.compress_level is not None:
+            args += ["--dest-compress-level", str(options.compress_level)]
+        dst = dst_options or SideOptions()
+        for flag, on in (("--dest-compress", dst.compress), ("--dest-decompress", dst.decompress),
+                         ("--dest-oci-accept-uncompressed-layers", dst.oci_accept_uncompressed_layers),
+                         ("--dest-precompute-digests", dst.precompute_digests)):
+            if on:
+                args.append(flag)
+        for tag in dst.additional_tags:
+            args += ["--additional-tag", tag]
         return args
 
     # --- the engine API --------------------------------------------------------------------
@@ -169,12 +193,14 @@ class SkopeoDriver:
             digestfile = f"{self._tempdir() if not tmp else tmp[0]}/digest"
             if not tmp:
                 tmp.append(digestfile.rsplit("/", 1)[0])
-            args = [*self._global_args(src_options), "copy", "--quiet", "--digestfile", digestfile,
+            policy = ["--insecure-policy"] if options.insecure_policy else (["--policy", options.policy] if options.policy else [])
+            args = [*policy, *self._global_args(src_options), "copy", "--quiet", "--digestfile", digestfile,
                     *self._side_args(src, src_options, "src-", tmp), *self._side_args(dst, dst_options, "dest-", tmp)]
             if options.all_images:
                 args.append("--all")
             if options.manifest_format:
                 args += ["--format", options.manifest_format]
+            args += self._copy_flags(options, dst_options)
             self._run([*args, src, dst])
             digest = self.host.run(f"cat {shlex.quote(digestfile)}").stdout.strip()
             manifest_args = [*self._global_args(dst_options), "inspect", "--raw",

@@ -58,3 +58,14 @@ def test_one_validator_gives_go_digests_verdict_for_references_and_paths(digest:
     else:  # only sha256 names a stored blob
         with pytest.raises(InvalidDigestError):
             validate_digest(digest)
+
+
+def test_in_context_keeps_the_error_type_and_fields() -> None:
+    from labcheck.engine.archive.extract import UnsafeArchiveError
+    from labcheck.engine.base.errors import RegistryError, in_context
+
+    error = in_context(RegistryError("unauthorized: authentication required", status=401, hint="h"), "reading manifest x")
+    assert isinstance(error, RegistryError) and error.status == 401 and error.hint == "h"
+    assert error.message == str(error.args[0]) == "reading manifest x: unauthorized: authentication required"
+    unsafe = in_context(UnsafeArchiveError("bad", entry="../e", archive="a.tar"), "initializing source oci-archive:a.tar")
+    assert unsafe.entry == "../e" and unsafe.message.endswith(": bad")

@@ -61,3 +61,22 @@ def test_list_to_oci_index_keeps_platforms() -> None:
     assert out["mediaType"] == mf.OCI_INDEX
     assert out["manifests"][0]["platform"] == {"architecture": "arm64", "os": "linux", "variant": "v8"}
     assert list(out["manifests"][0]) == ["mediaType", "digest", "size", "platform"]
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64", "armv7l", "armv6l", "riscv64"])
+def test_checks_and_engine_pick_the_same_instance(machine: str) -> None:
+    from labcheck.checks.base import PlatformDigest
+    from labcheck.checks.platforms import go_platform, pick_instance
+
+    entries = [("amd64", "linux", ""), ("arm64", "linux", ""), ("arm64", "linux", "v8"), ("arm", "linux", "v7"),
+               ("arm", "linux", "v6"), ("riscv64", "linux", "")]
+    listing = _list(*entries)
+    host = platforms.platform_of_machine(machine)
+    engine_choice = platforms.choose_instance(listing, host=host)
+    checks_choice = pick_instance([PlatformDigest(i.digest, str(i.platform)) for i in listing.instances],
+                                  go_platform(machine))
+    assert checks_choice is not None and checks_choice.digest == engine_choice.digest
+    if machine == "armv6l":
+        assert engine_choice.platform.variant == "v6"  # the engine's old table had no armv6l
+    if machine == "aarch64":
+        assert engine_choice.platform.variant == "v8"  # the detected variant first, as containers/image

@@ -41,7 +41,16 @@ def _new_decompressor(kind: str) -> Any:
         return bz2.BZ2Decompressor()
     if kind == XZ:
         return lzma.LZMADecompressor()
+    if kind == ZSTD:
+        import zstandard  # only when a zstd layer shows up
+
+        return zstandard.ZstdDecompressor().decompressobj()
     raise UnsupportedError(f"{kind} compressed layers are not supported", hint="copy the image from a registry instead")
+
+
+# zstd's decompressobj has no output limit: it is fed this many compressed bytes at a time, which
+# bounds one step's output (at most ~32 MiB even for the most extreme ratio zstd allows).
+_ZSTD_IN_SLICE = 1024
 
 
 class StreamDecompressor:
@@ -88,7 +97,7 @@ class StreamDecompressor:
     def _push(self, data: bytes) -> Iterator[bytes]:
         try:
             yield from self._push_unchecked(data)
-        except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
+        except (zlib.error, OSError, lzma.LZMAError, EOFError, _zstd_error()) as exc:
             raise CorruptDataError(f"{self.compression} data is corrupt: {exc}",
                                    hint="the blob is damaged; its digest check would fail too") from None
 
@@ -102,10 +111,15 @@ class StreamDecompressor:
             if d.eof:
                 if self.compression == GZIP and data.startswith(b"\x1f\x8b"):
                     self._decomp = d = _new_decompressor(GZIP)  # the next member of a multi-member gzip
+                elif self.compression == ZSTD and _starts_zstd_frame(data):
+                    self._decomp = d = _new_decompressor(ZSTD)  # the next frame (zstd:chunked writes many)
                 elif data.strip(b"\x00"):
                     raise UnsupportedError(f"unexpected data after the end of a {self.compression} stream")
                 else:
                     return
+            if self.compression == ZSTD:
+                data = yield from self._push_zstd(d, data)
+                continue
             if isinstance(d, _ZLIB_TYPE):
                 while True:
                     out = d.decompress(data, _OUT_CHUNK)
@@ -127,11 +141,66 @@ class StreamDecompressor:
                 data = d.unused_data
 
 
+    def _push_zstd(self, d: Any, data: bytes) -> Iterator[bytes]:
+        """Feed zstd's decompressor in small slices; what follows the end of its frames is returned."""
+        view = memoryview(data)
+        while view:
+            piece, view = view[:_ZSTD_IN_SLICE], view[_ZSTD_IN_SLICE:]
+            out = d.decompress(piece)
+            if out:
+                yield out
+            if d.eof:
+                return bytes(d.unused_data) + bytes(view)
+        return b""
+
+
+def _starts_zstd_frame(data: bytes) -> bool:
+    """A zstd frame, or a skippable frame (magic 0x184D2A5?), starts here."""
+    return data.startswith(b"\x28\xb5\x2f\xfd") or (
+        len(data) >= 4 and data[1:4] == b"\x2a\x4d\x18" and data[0] & 0xF0 == 0x50
+    )
+
+
+def _zstd_error() -> type[Exception]:
+    """zstandard's error type when the package is loaded (it is imported only for zstd layers)."""
+    import sys
+
+    module = sys.modules.get("zstandard")
+    return module.ZstdError if module is not None else OSError  # type: ignore[no-any-return]
+
+
 _ZLIB_TYPE = type(zlib.decompressobj())
 
 
+# --- compressing (copy's --dest-compress-format, --dest-compress-level) ------------------------
+
+COMPRESSORS = (GZIP, ZSTD)
+ZSTD_DEFAULT_LEVEL = 3  # zstd's own default, as containers/image's zstd.SpeedDefault
+
+
+class Compressor:
+    """Push-style compression in one of COMPRESSORS: compress() pieces, then flush() the end."""
+
+    def __init__(self, kind: str, level: int | None = None) -> None:
+        self.kind = kind
+        if kind == GZIP:
+            self._obj: Any = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION if level is None else level, zlib.DEFLATED, 31)
+        elif kind == ZSTD:
+            import zstandard
+
+            self._obj = zstandard.ZstdCompressor(level=ZSTD_DEFAULT_LEVEL if level is None else level).compressobj()
+        else:
+            raise UnsupportedError(f"cannot find compressor for {kind!r}", hint="use gzip or zstd")
+
+    def compress(self, data: bytes) -> bytes:
+        return self._obj.compress(data)
+
+    def flush(self) -> bytes:
+        return self._obj.flush()
+
+
 class DecompressingReader:
-    """Pull-style: reads the decompressed bytes of a stream (gzip, bzip2, xz), or its bytes as they are."""
+    """Pull-style: reads the decompressed bytes of a stream (gzip, bzip2, xz, zstd), or its bytes as they are."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream

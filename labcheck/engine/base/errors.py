@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from labcheck.errors import LabcheckError, UsageError
+
+E = TypeVar("E", bound=LabcheckError)
+
+
+def in_context(exc: E, context: str) -> E:
+    """exc (same type, same fields) with what was being done put before its message, as
+    containers/image wraps its errors (`initializing source docker://…: reading manifest …`)."""
+    wrapped = exc.__class__.__new__(exc.__class__)  # no __init__: subclasses take other arguments
+    wrapped.__dict__.update(exc.__dict__)
+    wrapped.message = f"{context}: {exc.message}"
+    wrapped.args = (wrapped.message,)
+    return wrapped
 
 
 class InvalidReferenceError(UsageError):

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
 
+# What a destination wants done to layers (desired_layer_compression).
+PRESERVE = "preserve"
+COMPRESS = "compress"
+DECOMPRESS = "decompress"
+
 
 @dataclass(frozen=True)
 class BlobInfo:
@@ -51,6 +56,10 @@ class ImageDestination(Protocol):
     def supported_manifest_types(self) -> list[str]:
         """Media types this destination accepts, preferred first; empty means any."""
 
+    def desired_layer_compression(self) -> str:
+        """PRESERVE, COMPRESS or DECOMPRESS: what this destination wants done to layers on the way
+        (containers/image's DesiredLayerCompression; the copy does it)."""
+
     def writes_blobs_in_order(self) -> bool:
         """True when blobs must arrive one at a time in manifest order (a tar is written as it
         goes, and skopeo's order makes its bytes); False lets the copy upload them side by side."""
@@ -90,6 +99,9 @@ class SourceDefaults:
 class DestinationDefaults:
     """The optional capabilities of an ImageDestination, as a destination that has none of them
     answers (containers/image's imagedestination/stubs)."""
+
+    def desired_layer_compression(self) -> str:
+        return PRESERVE
 
     def writes_blobs_in_order(self) -> bool:
         return False

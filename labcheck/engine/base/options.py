@@ -43,6 +43,13 @@ class SideOptions:
     override_variant: str | None = None
     retry_times: int = 0  # --retry-times
     registry_token: str | None = None  # --registry-token (Bearer token given directly)
+    shared_blob_dir: str | None = None  # --shared-blob-dir: oci: blobs live there, not in the layout
+    # What a destination writes (skopeo's --dest-* flags; a source ignores them):
+    compress: bool = False  # --dest-compress: dir: compresses uncompressed layers
+    decompress: bool = False  # --dest-decompress: dir: stores layers uncompressed
+    oci_accept_uncompressed_layers: bool = False  # oci: keeps uncompressed layers as they are
+    precompute_digests: bool = False  # docker://: digest a changed layer before uploading it (always done here)
+    additional_tags: tuple[str, ...] = ()  # --additional-tag: more RepoTags in a docker-archive:
     # Environment of the tools a transport runs (podman for containers-storage:), on top of this
     # process's: CONTAINERS_CONF, CONTAINERS_STORAGE_CONF, … as skopeo would read them.
     tool_env: Mapping[str, str] | None = None
@@ -57,3 +64,9 @@ class CopyOptions:
     manifest_format: str | None = None  # --format oci|v2s2|v2s1
     remove_signatures: bool = False
     digestfile: str | None = None
+    compress_format: str | None = None  # --dest-compress-format gzip|zstd: layers (re)compressed with it
+    compress_level: int | None = None  # --dest-compress-level
+    preserve_digests: bool = False  # --preserve-digests: no change that would alter a digest
+    index_only: bool = False  # --multi-arch index-only: a list's manifest, not its images
+    policy: str | None = None  # --policy: the trust policy; None: $HOME/.config/containers/policy.json or /etc/…
+    insecure_policy: bool = False  # --insecure-policy: accept any image, read no policy

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from labcheck.engine.base.errors import UnsupportedError
+from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.engine.format import gojson
 from labcheck.engine.format.digest import sha256_digest
 from labcheck.engine.format.platform import Platform
-from labcheck.engine.base.errors import UnsupportedError
-from labcheck.engine.base.interfaces import BlobInfo
 from labcheck.errors import LabcheckError
 
 DOCKER_V2S1 = "application/vnd.docker.distribution.manifest.v1+json"
@@ -43,6 +43,17 @@ _DOCKER_TO_OCI_LAYER = {
     DOCKER_FOREIGN_LAYER: OCI_NONDIST_LAYER,
 }
 _OCI_TO_DOCKER_LAYER = {v: k for k, v in _DOCKER_TO_OCI_LAYER.items()}
+# The compression each (re)compressible layer type says its blob has (None: a plain tar).
+LAYER_COMPRESSION: dict[str, str | None] = {
+    DOCKER_LAYER: None, DOCKER_LAYER_GZIP: "gzip", OCI_LAYER: None, OCI_LAYER_GZIP: "gzip", OCI_LAYER_ZSTD: "zstd",
+}
+
+
+def layer_media_type(original: str, compression: str | None) -> str:
+    """The type of a layer of type original once stored with compression (docker's types have no zstd)."""
+    if original.startswith("application/vnd.docker.") and compression != "zstd":
+        return DOCKER_LAYER_GZIP if compression == "gzip" else DOCKER_LAYER
+    return {None: OCI_LAYER, "gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD}[compression]
 
 
 class ManifestError(LabcheckError):
@@ -206,7 +217,7 @@ def convert_manifest(m: ImageManifest, target: str, config: BlobInfo) -> bytes:
         for layer in m.layers:
             if layer.media_type in _DOCKER_TO_OCI_LAYER:
                 mt = _DOCKER_TO_OCI_LAYER[layer.media_type]
-            elif m.media_type == OCI_MANIFEST:
+            elif m.media_type == OCI_MANIFEST or layer.media_type == OCI_LAYER_ZSTD:
                 mt = layer.media_type
             else:
                 raise UnsupportedError(f'Unknown media type during manifest conversion: "{layer.media_type}"')

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.format.digest import verify_bytes
 from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.interfaces import BlobInfo, ImageSource
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.digest import verify_bytes
 from labcheck.engine.format.manifest import ImageManifest, Instance, ManifestList, parse_manifest
 from labcheck.engine.format.platform import NoMatchingPlatformError, choose_instance
-from labcheck.engine.base.options import SideOptions
-from labcheck.engine.base.interfaces import BlobInfo, ImageSource
 from labcheck.errors import LabcheckError
 
 MAX_SMALL_BLOB = 64 << 20  # configs and manifests are read whole; anything bigger is not one

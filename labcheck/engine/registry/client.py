@@ -17,6 +17,8 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning
 
+from labcheck.engine.base.errors import AuthenticationError, RegistryError, in_context
+from labcheck.engine.base.options import Credentials, SideOptions
 from labcheck.engine.registry.challenge import (
     Challenge,
     Token,
@@ -29,8 +31,11 @@ from labcheck.engine.registry.errors import (
     TEMPORARY_STATUSES,
     connection_reason,
     error_from,
+    go_url_error,
     json_field,
     not_found,
+    registry_text,
+    response_diagnostics,
     tls_error,
 )
 from labcheck.engine.registry.http import (
@@ -43,8 +48,6 @@ from labcheck.engine.registry.http import (
     rewindable,
     safe_url,
 )
-from labcheck.engine.base.errors import AuthenticationError, RegistryError
-from labcheck.engine.base.options import Credentials, SideOptions
 from labcheck.engine.registry.tls import ssl_context_for
 
 MANIFEST_ACCEPT = ", ".join(
@@ -148,7 +151,13 @@ class RegistryClient:
         return self._base_url
 
     def _ping(self, url: str) -> None:
-        response = self._send("GET", f"{url}/v2/", auth=False)
+        failure: RegistryError | None = None
+        try:
+            response = self._send("GET", f"{url}/v2/", auth=False)
+        except RegistryError as exc:
+            failure = in_context(exc, f"pinging container registry {self.registry}")
+        if failure is not None:  # raised here, so that it has no __context__
+            raise failure
         if response.status_code == 401:
             self._remember_challenge(response)
         elif response.status_code not in (200, 404):
@@ -271,10 +280,10 @@ class RegistryClient:
         except requests.exceptions.SSLError as exc:
             return None, tls_error(method, url, exc)
         except requests.exceptions.RequestException as exc:
-            reason = connection_reason(exc)
+            reason = connection_reason(exc, url)
         return None, RegistryError(
-            f"{method} {safe_url(url)}: {reason}", method=method, url=safe_url(url), temporary=True,
-            hint=None if reason != "connection refused" else "is the registry running at that address?",
+            go_url_error(method, url, reason), method=method, url=safe_url(url), temporary=True,
+            hint="is the registry running at that address?" if reason.endswith("connection refused") else None,
         )
 
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
@@ -298,8 +307,10 @@ class RegistryClient:
         data: bytes | Iterator[bytes] | None = None,
         stream: bool = False,
         extra_scopes: Iterable[str] = (),
+        action: str = "",
     ) -> requests.Response:
-        """An authenticated request. A 401 is answered once: a new challenge, an expired token or
+        """An authenticated request (action: what it is for, in containers/image's words, for errors).
+        A 401 is answered once: a new challenge, an expired token or
         `insufficient_scope` get one retry with fresh credentials; a second 401 is an
         AuthenticationError. Other statuses are the caller's to handle."""
         url = self._url(path_or_url)
@@ -309,14 +320,16 @@ class RegistryClient:
             return response
         challenge_before = self._challenge
         challenge = self._remember_challenge(response)
+        diagnostics = response_diagnostics(response) if method != "HEAD" else []
         response.close()
         if rewindable(data) and self._worth_retrying(challenge_before, challenge):
             response = self._send(method, url, **kwargs)
             if response.status_code != 401:
                 return response
             challenge = self._remember_challenge(response) or challenge
+            diagnostics = response_diagnostics(response) if method != "HEAD" else diagnostics
             response.close()
-        raise self._auth_failure(method, url, challenge)
+        raise self._auth_failure(method, url, challenge, action or f"{method} {safe_url(url)}", diagnostics)
 
     def _worth_retrying(self, before: Challenge | None, now: Challenge | None) -> bool:
         if now is None or self.opts.registry_token:
@@ -327,30 +340,32 @@ class RegistryClient:
         # Basic: sending the same credentials again cannot help.
         return before is None or before.scheme != "basic"
 
-    def _auth_failure(self, method: str, url: str, challenge: Challenge | None) -> AuthenticationError:
+    def _auth_failure(self, method: str, url: str, challenge: Challenge | None, action: str,
+                      diagnostics: list[dict]) -> AuthenticationError:
         creds = self.credentials
         error = challenge_error(challenge)
         if error == "insufficient_scope":
-            what = f"the registry denied {'push' if self.push else 'pull'} access to {self.repository} (insufficient_scope)"
-            hint = "the account may lack the permission" if creds else CREDENTIALS_HINT
+            hint = (f"the registry denied {'push' if self.push else 'pull'} access to {self.repository}: "
+                    + ("the account may lack the permission" if creds else CREDENTIALS_HINT))
         elif creds is None:
-            what, hint = "authentication required", CREDENTIALS_HINT
+            hint = CREDENTIALS_HINT
         else:
-            what, hint = f"the registry refused the credentials of user {creds.username!r}", "check the user name and password"
-        return AuthenticationError(f"{method} {safe_url(url)}: {what}", status=401, method=method,
+            hint = f"the registry refused the credentials of user {creds.username!r}: check the user name and password"
+        return AuthenticationError(f"{action}: {registry_text(diagnostics, 401)}", status=401, method=method,
                                    url=safe_url(url), hint=hint,
-                                   diagnostics=[{"code": error}] if error else None)
+                                   diagnostics=[{"code": error}] if error else diagnostics)
 
     # --- manifests ---------------------------------------------------------------------------
 
     def get_manifest(self, reference: str) -> tuple[bytes, str]:
         """The manifest bytes (as served) and media type of a tag or digest."""
-        response = self.request("GET", f"/v2/{self.repository}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT})
+        action = f"reading manifest {reference} in {self.name}"
+        response = self.request("GET", f"/v2/{self.repository}/manifests/{reference}",
+                                headers={"Accept": MANIFEST_ACCEPT}, action=action)
         if response.status_code == 404:
-            raise not_found(response, f"reading manifest {reference} in {self.name}: manifest unknown",
-                             "check the image name and tag")
+            raise not_found(response, action, "manifest unknown: manifest unknown", "check the image name and tag")
         if response.status_code != 200:
-            raise error_from(response, f"reading manifest {reference} in {self.name}")
+            raise error_from(response, action)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return response.content, media_type
 
@@ -366,12 +381,13 @@ class RegistryClient:
 
     def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> str:
         """Upload a manifest under a tag or digest with its media type; returns the registry's digest."""
+        action = f"writing manifest: uploading manifest {reference} to {self.name}"
         response = self.request(
             "PUT", f"/v2/{self.repository}/manifests/{reference}",
-            headers={"Content-Type": media_type}, data=manifest,
+            headers={"Content-Type": media_type}, data=manifest, action=action,
         )
         if response.status_code not in (200, 201, 202):
-            raise error_from(response, f"writing manifest {reference} to {self.name}")
+            raise error_from(response, action)
         response.close()
         return response.headers.get("Docker-Content-Digest", "")
 
@@ -385,23 +401,25 @@ class RegistryClient:
 
     def blob_size(self, digest: str) -> int | None:
         """HEAD a blob: its size, or None when the repository does not have it."""
-        response = self.request("HEAD", f"/v2/{self.repository}/blobs/{digest}")
+        action = f"checking whether a blob {digest} exists in {self.name}"
+        response = self.request("HEAD", f"/v2/{self.repository}/blobs/{digest}", action=action)
         response.close()
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise error_from(response, f"checking blob {digest} in {self.name}")
+            raise error_from(response, action)
         return int(response.headers.get("Content-Length", "-1"))
 
     def get_blob(self, digest: str) -> tuple[BinaryIO, int]:
         """A streaming reader of a blob and its size (-1 when the registry does not say).
 
         A connection lost mid-blob raises RegistryError(temporary=True) from read()."""
-        response = self.request("GET", f"/v2/{self.repository}/blobs/{digest}", stream=True)
+        action = f"fetching blob {digest} from {self.name}"
+        response = self.request("GET", f"/v2/{self.repository}/blobs/{digest}", stream=True, action=action)
         if response.status_code == 404:
-            raise not_found(response, f"reading blob {digest} in {self.name}: blob unknown")
+            raise not_found(response, action, "blob unknown: blob unknown to registry")
         if response.status_code != 200:
-            raise error_from(response, f"reading blob {digest} in {self.name}")
+            raise error_from(response, action)
         size = int(response.headers.get("Content-Length", "-1"))
         return ResponseReader(response, size), size  # type: ignore[return-value]
 
@@ -432,7 +450,8 @@ class RegistryClient:
         retries the whole blob. A chunk may be a view that is reused once the next one is asked for.
         With size (when known), that PATCH has a Content-Length instead of chunked encoding.
         """
-        response = self.request("POST", f"/v2/{self.repository}/blobs/uploads/")
+        response = self.request("POST", f"/v2/{self.repository}/blobs/uploads/",
+                                action=f"initiating layer upload to /v2/{self.repository}/blobs/uploads/ in {self.registry}")
         if response.status_code != 202:
             raise error_from(response, f"starting the upload of {digest} to {self.name}")
         location = self._location(response)
@@ -496,12 +515,12 @@ class RegistryClient:
         seen: set[str] = set()
         while path and path not in seen:
             seen.add(path)
-            response = self.request("GET", path)
+            response = self.request("GET", path, action=f"fetching tags list of {self.name}")
             if response.status_code == 404:
-                raise not_found(response, f"listing tags of {self.name}: repository unknown",
-                                 "check the repository name")
+                raise not_found(response, f"fetching tags list of {self.name}", "name unknown: repository name not known to registry",
+                                "check the repository name")
             if response.status_code != 200:
-                raise error_from(response, f"listing tags of {self.name}")
+                raise error_from(response, f"fetching tags list of {self.name}")
             tags.extend(json_field(response, "tags", self.registry) or [])
             path = next_link(response.headers.get("Link", ""))
             response.close()

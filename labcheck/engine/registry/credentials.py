@@ -7,6 +7,8 @@ import binascii
 import json
 import os
 import re
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from labcheck.engine.base.errors import UsageError
@@ -67,8 +69,17 @@ def _decode_entry(entry: dict, source: Path) -> Credentials | None:
     return Credentials(user, password)
 
 
-def _read_auth_file(path: Path) -> dict[str, dict] | None:
-    """The entries of an auth file by normalised key (exact keys win); None when it does not exist."""
+@dataclass(frozen=True)
+class AuthFile:
+    """What one auth file says: entries by key, credential helpers per registry, a default store."""
+
+    entries: dict[str, dict]  # by exact key, then by normalised key (exact keys win)
+    helpers: dict[str, str]  # credHelpers: registry -> helper (docker-credential-HELPER)
+    store: str | None  # credsStore: the helper for registries without an entry
+
+
+def _read_auth_file(path: Path) -> AuthFile | None:
+    """The auth file at path; None when it does not exist."""
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -86,25 +97,63 @@ def _read_auth_file(path: Path) -> dict[str, dict] | None:
     for key, value in entries.items():
         if isinstance(value, dict):
             by_key.setdefault(normalise_key(key), value)
-    return by_key
+    helpers = data.get("credHelpers") if isinstance(data.get("credHelpers"), dict) else {}
+    store = data.get("credsStore") if isinstance(data.get("credsStore"), str) and data.get("credsStore") else None
+    return AuthFile(by_key, {normalise_key(k): v for k, v in helpers.items() if isinstance(v, str)}, store)
+
+
+def helper_credentials(helper: str, registry: str, opts: SideOptions) -> Credentials | None:
+    """Credentials from `docker-credential-HELPER get` for registry; None when it has none.
+    Its output holds the secret: it is never shown, not even in errors."""
+    program = f"docker-credential-{helper}"
+    env = {**os.environ, **opts.tool_env} if opts.tool_env else None
+    try:
+        proc = subprocess.run([program, "get"], input=registry, capture_output=True, text=True, timeout=60, env=env)
+    except FileNotFoundError:
+        raise UsageError(f'getting credentials for {registry}: exec: "{program}": executable file not found in $PATH',
+                         hint=f"install {program}, or remove the helper from the auth file") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"getting credentials for {registry}: {program} did not answer within 60 s") from None
+    if proc.returncode != 0:
+        if "credentials not found" in (proc.stdout + proc.stderr).lower():
+            return None
+        raise UsageError(f"getting credentials for {registry}: {program} get exited with status {proc.returncode}")
+    try:
+        answer = json.loads(proc.stdout)
+        username, secret = answer["Username"], answer["Secret"]
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"getting credentials for {registry}: {program} answered something other than "
+                         "its JSON {Username, Secret}") from None
+    if not isinstance(username, str) or not isinstance(secret, str) or username == "<token>":
+        return None  # an identity token (OAuth), which registries here do not take
+    return Credentials(username, secret)
 
 
 def credentials_for(registry: str, repository: str, opts: SideOptions) -> Credentials | None:
-    """The credentials skopeo would use for registry/repository, or None for anonymous access."""
+    """The credentials skopeo would use for registry/repository, or None for anonymous access.
+
+    Per auth file, in the search order: its credHelpers entry for the registry (which decides, as in
+    containers/image), its auths entries, then its credsStore (docker's default helper; skopeo
+    1.9.3 itself ignores credsStore)."""
     if opts.no_creds:
         return None
     if opts.creds is not None:
         return opts.creds
-    keys = lookup_keys(normalise_key(registry), repository)
+    host = normalise_key(registry)
+    keys = lookup_keys(host, repository)
     for path in auth_file_candidates(opts):
-        entries = _read_auth_file(path)
-        if entries is None:
+        auth = _read_auth_file(path)
+        if auth is None:
             continue
+        if host in auth.helpers:
+            return helper_credentials(auth.helpers[host], host, opts)
         for key in keys:
-            if key in entries:
-                creds = _decode_entry(entries[key], path)
+            if key in auth.entries:
+                creds = _decode_entry(auth.entries[key], path)
                 if creds is not None:
                     return creds
+        if auth.store is not None:
+            creds = helper_credentials(auth.store, host, opts)
+            if creds is not None:
+                return creds
     return None
-
-

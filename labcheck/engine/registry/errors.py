@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any, Iterator
+from urllib.parse import urlparse
 
 import requests
 
@@ -44,32 +45,71 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def tls_error(method: str, url: str, exc: BaseException) -> RegistryError:
+    """A TLS failure in Go's words (what skopeo prints after the URL)."""
     verify = next((e for e in exception_chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
     if verify is not None:
-        reason = f"TLS verification failed: {verify.verify_message or 'certificate not trusted'}"
+        reason = _x509_reason(verify)
     else:
         ssl_error = next((e for e in exception_chain(exc) if isinstance(e, ssl.SSLError)), None)
-        detail = getattr(ssl_error, "reason", None) or "handshake failed"
-        reason = f"TLS handshake failed ({str(detail).lower().replace('_', ' ')})"
-    return RegistryError(f"{method} {safe_url(url)}: {reason}", method=method, url=safe_url(url), hint=TLS_HINT)
+        detail = str(getattr(ssl_error, "reason", None) or "handshake failed")
+        if detail == "WRONG_VERSION_NUMBER":  # an HTTP server answered the TLS hello
+            reason = "http: server gave HTTP response to HTTPS client"
+        else:
+            reason = f"remote error: tls: {detail.lower().replace('_', ' ')}"
+    return RegistryError(go_url_error(method, url, reason), method=method, url=safe_url(url), hint=TLS_HINT)
 
 
-def connection_reason(exc: BaseException) -> str:
+def _x509_reason(error: ssl.SSLCertVerificationError) -> str:
+    # OpenSSL's verify codes, as Go's crypto/x509 words the same failures
+    code = error.verify_code
+    if code in (2, 18, 19, 20, 21):
+        return "x509: certificate signed by unknown authority"
+    if code in (9, 10):
+        return "x509: certificate has expired or is not yet valid"
+    if code == 62:
+        return f"x509: certificate is not valid for the name asked for ({error.verify_message})"
+    return f"x509: {error.verify_message or 'certificate not trusted'}"
+
+
+def go_url_error(method: str, url: str, reason: str) -> str:
+    """Go's *url.Error text: `Get "https://host/v2/": reason`."""
+    return f'{method.capitalize()} "{safe_url(url)}": {reason}'
+
+
+def connection_reason(exc: BaseException, url: str = "") -> str:
+    """Why a connection failed, in Go's net words (`dial tcp HOST:PORT: connect: connection refused`)."""
+    parsed = urlparse(url)
+    address = f"{parsed.hostname}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}" if parsed.hostname else ""
     for nested in exception_chain(exc):
         if isinstance(nested, ConnectionRefusedError):
-            return "connection refused"
+            return f"dial tcp {address}: connect: connection refused"
         if isinstance(nested, (TimeoutError, requests.exceptions.Timeout)):
-            return "timed out"
+            return f"dial tcp {address}: i/o timeout"
         if isinstance(nested, (ConnectionResetError, BrokenPipeError)):
-            return "connection reset by the server"
+            return f"read tcp {address}: read: connection reset by peer"
     text = str(exc)
     if "Name or service not known" in text or "Temporary failure in name resolution" in text:
-        return "no such host"
+        return f"dial tcp: lookup {parsed.hostname}: no such host"
     if "Connection refused" in text:
-        return "connection refused"
+        return f"dial tcp {address}: connect: connection refused"
     if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "the server closed the connection"
+        return "EOF"
     return f"connection failed ({exc.__class__.__name__})"
+
+
+def registry_text(diagnostics: list[dict], status: int, reason: str = "") -> str:
+    """A registry's error answer as containers/image prints it: each errors[] entry as
+    `code in words: message`, else what distribution's client says for the bare status."""
+    parts = [f"{str(d.get('code', '')).lower().replace('_', ' ')}: {d.get('message', '')}" for d in diagnostics]
+    if len(parts) == 1:
+        return parts[0]
+    if parts:
+        return "errors: " + "; ".join(parts)
+    if status == 401:
+        return "unauthorized: authentication required"
+    if status == 403:
+        return "denied: requested access to the resource is denied"
+    return f"received unexpected HTTP status: {status} {reason}".rstrip()
 
 
 def response_diagnostics(response: requests.Response) -> list[dict]:
@@ -81,23 +121,30 @@ def response_diagnostics(response: requests.Response) -> list[dict]:
     return [d for d in errors if isinstance(d, dict)] if isinstance(errors, list) else []
 
 
-def not_found(response: requests.Response, message: str, hint: str | None = None) -> ImageNotFoundError:
-    response.close()
-    return ImageNotFoundError(message, hint=hint)
-
-
-def error_from(response: requests.Response, action: str) -> RegistryError:
-    """A RegistryError with the registry's own diagnostics (errors[].code/message)."""
+def not_found(response: requests.Response, action: str, default: str, hint: str | None = None) -> ImageNotFoundError:
+    """ImageNotFoundError for a 404: `action: ` and the registry's words (default when it gives none)."""
     try:
         diagnostics = response_diagnostics(response) if response.request.method != "HEAD" else []
     finally:
         response.close()
-    detail = "; ".join(f"{d.get('code', '')}: {d.get('message', '')}".strip(": ") for d in diagnostics)
+    text = registry_text(diagnostics, 404) if diagnostics else default
+    error = ImageNotFoundError(f"{action}: {text}", hint=hint)
+    return error
+
+
+def error_from(response: requests.Response, action: str) -> RegistryError:
+    """A RegistryError with the registry's own diagnostics (errors[].code/message), worded as skopeo's."""
+    try:
+        diagnostics = response_diagnostics(response) if response.request.method != "HEAD" else []
+    finally:
+        response.close()
     status = response.status_code
     cls = AuthenticationError if status in (401, 403) else RegistryError
+    hint = None
+    if response.request.method == "HEAD" and status not in (401, 403):
+        hint = "HEAD responses have no body; GET the same URL for details"
     return cls(
-        f"{action}: {status} {response.reason}" + (f" ({detail})" if detail else ""),
+        f"{action}: {registry_text(diagnostics, status, response.reason or '')}",
         status=status, method=response.request.method or "", url=safe_url(response.url or ""),
-        diagnostics=diagnostics, temporary=status in TEMPORARY_STATUSES,
-        hint="HEAD responses have no body; GET the same URL for details" if response.request.method == "HEAD" else None,
+        diagnostics=diagnostics, temporary=status in TEMPORARY_STATUSES, hint=hint,
     )

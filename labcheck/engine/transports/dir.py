@@ -7,14 +7,21 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.fsio import atomicfile
-from labcheck.engine.format.digest import digest_hex
-from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.format.resolve import open_blob_file
-from labcheck.engine.format.manifest import guess_media_type
+from labcheck.engine.base.errors import ImageNotFoundError, InvalidReferenceError, UsageError
+from labcheck.engine.base.interfaces import (
+    COMPRESS,
+    DECOMPRESS,
+    PRESERVE,
+    BlobInfo,
+    DestinationDefaults,
+    SourceDefaults,
+)
 from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.digest import digest_hex
+from labcheck.engine.format.manifest import guess_media_type
+from labcheck.engine.format.resolve import open_blob_file
+from labcheck.engine.fsio import atomicfile
 from labcheck.engine.reference.refs import DirReference
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 VERSION = b"Directory Transport Version: 1.1\n"
@@ -58,19 +65,23 @@ class DirImageDestination(DestinationDefaults):
     durable=False (a spool another tool reads and we delete) writes without fsync.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True, compress: bool = False,
+                 decompress: bool = False) -> None:
         self.path = Path(path)
         self._durable = durable
+        if compress and decompress:
+            raise UsageError("Cannot compress and decompress at the same time",
+                             hint="give one of --dest-compress and --dest-decompress")
+        self._compression = COMPRESS if compress else DECOMPRESS if decompress else PRESERVE
         self._created_dirs: list[Path] = []
         self._new_files: list[Path] = []
         self._written: set[str] = set()
         self._manifest: bytes | None = None
         self._committed = False
         if not self.path.parent.is_dir():
-            raise LabcheckError(
-                f"Invalid destination name dir:{path}: lstat {self.path.parent}: no such file or directory",
-                hint="dir: destinations need their parent directory to exist",
-            )
+            reason = f"lstat {self.path.parent}: no such file or directory"
+            raise InvalidReferenceError(f"Invalid destination name dir:{path}: {reason}", reason=reason,
+                                        reference=f"dir:{path}", hint="dir: destinations need their parent directory to exist")
         if self.path.exists() and not self.path.is_dir():
             raise NotAnImageDirectoryError(f"{self.path} exists and is not a directory")
         # One writer at a time (commit removes what this copy did not write, another copy's files too).
@@ -82,8 +93,7 @@ class DirImageDestination(DestinationDefaults):
                 version = self.path / "version"
                 if not version.is_file() or version.read_bytes() != VERSION:
                     raise NotAnImageDirectoryError(
-                        f"initializing destination dir:{path}: not a containers image directory, "
-                        "don't want to overwrite important data",
+                        "not a containers image directory, don't want to overwrite important data",
                         hint="choose an empty or new directory",
                     )
             atomicfile.remove_stale_temps(self.path)
@@ -97,6 +107,9 @@ class DirImageDestination(DestinationDefaults):
 
     def supported_manifest_types(self) -> list[str]:
         return []
+
+    def desired_layer_compression(self) -> str:
+        return self._compression
 
     def _write(self, name: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         content = stream if stream is not None else data
@@ -151,7 +164,8 @@ class DirTransport:
         return DirImageSource(ref.path)
 
     def open_destination(self, ref: DirReference, options: SideOptions | None = None) -> DirImageDestination:
-        return DirImageDestination(ref.path)
+        options = options or SideOptions()
+        return DirImageDestination(ref.path, compress=options.compress, decompress=options.decompress)
 
 
 TRANSPORT = DirTransport()

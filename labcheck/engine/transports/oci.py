@@ -7,15 +7,15 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from labcheck.engine.fsio import atomicfile
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.interfaces import COMPRESS, PRESERVE, BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.options import SideOptions
 from labcheck.engine.format import gojson
 from labcheck.engine.format.digest import digest_hex, sha256_digest, verify_bytes
-from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.format.resolve import open_blob_file
 from labcheck.engine.format.manifest import OCI_INDEX, OCI_MANIFEST, guess_media_type
-from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.resolve import open_blob_file
+from labcheck.engine.fsio import atomicfile
 from labcheck.engine.reference.refs import OCIReference
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -26,8 +26,13 @@ class OCILayoutError(LabcheckError):
     """The layout cannot be read, or names no single image for the reference."""
 
 
-def _blob_path(root: Path, digest: str) -> Path:
-    return root / "blobs" / "sha256" / digest_hex(digest)
+def _blobs_dir(root: Path, shared_blob_dir: str | os.PathLike[str] | None) -> Path:
+    """Where a layout's blobs are: its own blobs/sha256, or --shared-blob-dir's sha256/ (manifests too)."""
+    return Path(shared_blob_dir) / "sha256" if shared_blob_dir else root / "blobs" / "sha256"
+
+
+def _blob_path(blobs: Path, digest: str) -> Path:
+    return blobs / digest_hex(digest)
 
 
 def _read_index(root: Path) -> dict[str, Any]:
@@ -65,8 +70,10 @@ def _descriptor_json(d: dict[str, Any]) -> dict[str, Any]:
 class OCIImageSource(SourceDefaults):
     """Reads one image (or index) of an OCI layout, chosen by tag name or by position."""
 
-    def __init__(self, path: str | os.PathLike[str], image: str = "", source_index: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], image: str = "", source_index: int | None = None, *,
+                 shared_blob_dir: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path)
+        self._blobs = _blobs_dir(self.path, shared_blob_dir)
         manifests = _read_index(self.path).get("manifests") or []
         if source_index is not None:
             if not 0 <= source_index < len(manifests):
@@ -89,7 +96,7 @@ class OCIImageSource(SourceDefaults):
     def get_manifest(self, instance_digest: str | None = None) -> tuple[bytes, str]:
         digest = instance_digest or self.descriptor["digest"]
         try:
-            data = _blob_path(self.path, digest).read_bytes()
+            data = _blob_path(self._blobs, digest).read_bytes()
         except FileNotFoundError:
             raise ImageNotFoundError(f"manifest {digest} is missing from {self.path}") from None
         verify_bytes(data, digest, what="manifest")
@@ -98,7 +105,7 @@ class OCIImageSource(SourceDefaults):
         return data, guess_media_type(data)
 
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
-        return open_blob_file(_blob_path(self.path, info.digest), info.digest)
+        return open_blob_file(_blob_path(self._blobs, info.digest), info.digest)
 
     def close(self) -> None:
         pass
@@ -110,10 +117,13 @@ class OCIImageDestination(DestinationDefaults):
     durable=False (a spool we tar and delete) writes without fsync.
     """
 
-    def __init__(self, path: str | os.PathLike[str], image: str = "", *, durable: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], image: str = "", *, durable: bool = True,
+                 shared_blob_dir: str | os.PathLike[str] | None = None, accept_uncompressed_layers: bool = False) -> None:
         self.path = Path(path)
         self.image = image
         self._durable = durable
+        self._blobs = _blobs_dir(self.path, shared_blob_dir)
+        self._accept_uncompressed = accept_uncompressed_layers
         if self.path.exists() and not self.path.is_dir():
             raise OCILayoutError(f"{self.path} exists and is not a directory")
         self._new_files: list[Path] = []
@@ -124,8 +134,10 @@ class OCIImageDestination(DestinationDefaults):
         self._lock = atomicfile.DirectoryLock(self.path)
         self._created_dirs = self._lock.created
         try:
-            self._created_dirs += atomicfile.make_dirs(self.path / "blobs" / "sha256")
-            atomicfile.remove_stale_temps(self.path / "blobs" / "sha256")
+            self._created_dirs += atomicfile.make_dirs(self.path / "blobs")
+            self._created_dirs += atomicfile.make_dirs(self._blobs)
+            if self._blobs.is_relative_to(self.path):  # a shared blob dir has other writers: their temps stay
+                atomicfile.remove_stale_temps(self._blobs)
             atomicfile.remove_stale_temps(self.path, of=("index.json", "oci-layout"))  # the user's files stay
             self._index = _read_index(self.path) if (self.path / "index.json").exists() else {"schemaVersion": 2}
         except BaseException:
@@ -135,13 +147,16 @@ class OCIImageDestination(DestinationDefaults):
     def supported_manifest_types(self) -> list[str]:
         return [OCI_MANIFEST, OCI_INDEX]
 
+    def desired_layer_compression(self) -> str:
+        return PRESERVE if self._accept_uncompressed else COMPRESS
+
     def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
-        return _blob_path(self.path, info.digest).is_file()
+        return _blob_path(self._blobs, info.digest).is_file()
 
     def _store(self, digest: str, stream: BinaryIO | None = None, data: bytes | None = None) -> int:
         content = stream if stream is not None else data
         assert content is not None
-        return atomicfile.write_recording_new(_blob_path(self.path, digest), content, self._new_files,
+        return atomicfile.write_recording_new(_blob_path(self._blobs, digest), content, self._new_files,
                                             durable=self._durable)
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
@@ -184,7 +199,7 @@ class OCIImageDestination(DestinationDefaults):
         if self._index.get("annotations"):
             index["annotations"] = gojson.sorted_map(self._index["annotations"])
         if self._durable:
-            atomicfile.fsync_dir(self.path / "blobs" / "sha256")
+            atomicfile.fsync_dir(self._blobs)
         atomicfile.write_bytes(self.path / "oci-layout", LAYOUT, durable=self._durable)
         atomicfile.write_bytes(self.path / "index.json", gojson.dumps(index).encode(), durable=self._durable)
         if self._durable:
@@ -195,7 +210,8 @@ class OCIImageDestination(DestinationDefaults):
         if not self._committed:
             # Under the lock every temporary file here is this copy's: an interrupted blob copy may
             # not have removed its own yet.
-            atomicfile.remove_stale_temps(self.path / "blobs" / "sha256")
+            if self._blobs.is_relative_to(self.path):
+                atomicfile.remove_stale_temps(self._blobs)
             atomicfile.remove_created(self._new_files, self._created_dirs)
             self._new_files = []
         self._lock.release()
@@ -207,10 +223,13 @@ class OCITransport:
     name = "oci"
 
     def open_source(self, ref: OCIReference, options: SideOptions | None = None) -> OCIImageSource:
-        return OCIImageSource(ref.path, ref.image, ref.source_index)
+        options = options or SideOptions()
+        return OCIImageSource(ref.path, ref.image, ref.source_index, shared_blob_dir=options.shared_blob_dir)
 
     def open_destination(self, ref: OCIReference, options: SideOptions | None = None) -> OCIImageDestination:
-        return OCIImageDestination(ref.path, ref.image)
+        options = options or SideOptions()
+        return OCIImageDestination(ref.path, ref.image, shared_blob_dir=options.shared_blob_dir,
+                                   accept_uncompressed_layers=options.oci_accept_uncompressed_layers)
 
 
 TRANSPORT = OCITransport()

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from labcheck.engine.archive import extract, tarwriter
+from labcheck.engine.base.errors import ImageNotFoundError
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.options import SideOptions
 from labcheck.engine.fsio import atomicfile
 from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
-from labcheck.engine.base.errors import ImageNotFoundError
-from labcheck.engine.base.options import SideOptions
 from labcheck.engine.reference.refs import OCIArchiveReference
 from labcheck.engine.transports.oci import OCIImageDestination, OCIImageSource
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 ARCHIVE_MODE = 0o666  # Go's os.Create, before the umask
@@ -68,6 +68,9 @@ class OCIArchiveDestination(DestinationDefaults):
 
     def supported_manifest_types(self) -> list[str]:
         return self._layout.supported_manifest_types()
+
+    def desired_layer_compression(self) -> str:
+        return self._layout.desired_layer_compression()
 
     def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
         return self._layout.try_reusing_blob(info, source_repository=source_repository)

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from labcheck.engine.fsio import readahead
-from labcheck.engine.format.digest import sha256_digest
 from labcheck.engine.base.errors import DigestMismatchError, UnsupportedError
+from labcheck.engine.base.interfaces import COMPRESS, BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.format.manifest import (
+    DOCKER_LIST,
+    DOCKER_V2S1,
+    DOCKER_V2S1_SIGNED,
+    DOCKER_V2S2,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
+from labcheck.engine.fsio import readahead
 from labcheck.engine.reference.refs import DockerReference
-from labcheck.engine.registry.registries_conf import find_entry, rewrite
 from labcheck.engine.registry.client import RegistryClient
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.registry.registries_conf import find_entry, rewrite
 
 
 def _client(name: str, opts: SideOptions, *, push: bool, use_location: bool) -> RegistryClient:
@@ -33,12 +41,22 @@ class RegistrySource(SourceDefaults):
         self.named = ref.named
         self.client = _client(self.named.name, opts, push=False, use_location=True)
         self._tag_client: RegistryClient | None = None
+        # As containers/image's source does, the manifest is read now: a missing image or refused
+        # credentials are an error of opening the source.
+        try:
+            self._top = self._fetch_manifest(None)
+        except BaseException:
+            self.client.close()
+            raise
 
     def repository_name(self) -> str:
         """`host/path` of the repository the blobs are read from (for cross-repository mounts)."""
         return f"{self.client.registry}/{self.client.repository}"
 
     def get_manifest(self, instance_digest: str | None = None) -> tuple[bytes, str]:
+        return self._top if instance_digest is None else self._fetch_manifest(instance_digest)
+
+    def _fetch_manifest(self, instance_digest: str | None) -> tuple[bytes, str]:
         wanted = instance_digest or self.named.digest
         raw, media_type = self.client.get_manifest(wanted or self.named.tag or "latest")
         if wanted and sha256_digest(raw) != wanted:
@@ -69,7 +87,10 @@ class RegistryDestination(DestinationDefaults):
         self.client = _client(self.named.name, opts, push=True, use_location=False)
 
     def supported_manifest_types(self) -> list[str]:
-        return []
+        return [OCI_MANIFEST, DOCKER_V2S2, OCI_INDEX, DOCKER_LIST, DOCKER_V2S1_SIGNED, DOCKER_V2S1]
+
+    def desired_layer_compression(self) -> str:
+        return COMPRESS
 
     def try_reusing_blob(self, info: BlobInfo, *, source_repository: str | None = None) -> bool:
         """True when the repository has the blob (HEAD), or got it by a cross-repository mount

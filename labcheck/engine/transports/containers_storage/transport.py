@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
-from labcheck.engine.format.digest import digest_hex, sha256_digest, verify_bytes
 from labcheck.engine.base.errors import ImageNotFoundError, UnsupportedError
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.digest import digest_hex, sha256_digest, verify_bytes
 from labcheck.engine.format.manifest import (
     OCI_MANIFEST,
     V2S1_TYPES,
@@ -18,12 +19,11 @@ from labcheck.engine.format.manifest import (
     parse_manifest,
 )
 from labcheck.engine.format.platform import choose_instance
-from labcheck.engine.base.options import SideOptions
-from labcheck.engine.transports.containers_storage.podman import PodmanCLI, PodmanClient, StoredImage
+from labcheck.engine.fsio.tmpdir import make_temp_dir, remove_tree
 from labcheck.engine.reference.refs import StorageReference
+from labcheck.engine.transports.containers_storage.podman import PodmanCLI, PodmanClient, StoredImage
 from labcheck.engine.transports.dir import DirImageDestination, DirImageSource
 from labcheck.engine.transports.oci import OCIImageSource
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults, SourceDefaults
 from labcheck.errors import LabcheckError
 
 MANIFEST_KEY = "manifest"  # the per-platform manifest the image was stored with

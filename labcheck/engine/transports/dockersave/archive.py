@@ -9,8 +9,23 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from labcheck.engine.fsio import tmpdir, atomicfile
 from labcheck.engine.archive.compression import DecompressingReader, DigestingReader, detect
+from labcheck.engine.archive.tarwriter import SeekableTarWriter
+from labcheck.engine.base.errors import DigestMismatchError, ImageNotFoundError, UnsupportedError, UsageError
+from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.format.manifest import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_V2S2,
+    OCI_CONFIG,
+    ImageManifest,
+    parse_manifest,
+)
+from labcheck.engine.format.resolve import MAX_SMALL_BLOB
+from labcheck.engine.fsio import atomicfile, tmpdir
+from labcheck.engine.reference.names import DockerName, parse_docker_name
+from labcheck.engine.reference.refs import DockerArchiveReference
 from labcheck.engine.transports.dockersave.reader import (
     MANIFEST_FILE,
     MAX_MANIFEST_SIZE,
@@ -24,21 +39,6 @@ from labcheck.engine.transports.dockersave.reader import (
     parse_manifest_json,
 )
 from labcheck.engine.transports.dockersave.writer import ArchiveWriter
-from labcheck.engine.base.errors import DigestMismatchError, ImageNotFoundError, UnsupportedError
-from labcheck.engine.format.resolve import MAX_SMALL_BLOB
-from labcheck.engine.format.manifest import (
-    DOCKER_CONFIG,
-    DOCKER_LAYER,
-    DOCKER_V2S2,
-    OCI_CONFIG,
-    ImageManifest,
-    parse_manifest,
-)
-from labcheck.engine.base.options import SideOptions
-from labcheck.engine.reference.refs import DockerArchiveReference
-from labcheck.engine.reference.names import DockerName
-from labcheck.engine.archive.tarwriter import SeekableTarWriter
-from labcheck.engine.base.interfaces import BlobInfo, DestinationDefaults
 from labcheck.errors import LabcheckError
 
 CONFIG_TYPES = (DOCKER_CONFIG, OCI_CONFIG)
@@ -193,9 +193,11 @@ class ArchiveBlobs(DestinationDefaults):
 class ArchiveDestination(ArchiveBlobs):
     """Writes one image into a new docker-archive file: a temp file in the same directory, renamed at commit()."""
 
-    def __init__(self, path: str | os.PathLike[str], named: DockerName | None) -> None:
+    def __init__(self, path: str | os.PathLike[str], named: DockerName | None,
+                 additional_tags: tuple[DockerName, ...] = ()) -> None:
         self.path = Path(path)
         self.named = named
+        self.repo_tags = ([named] if named else []) + list(additional_tags)
         if not self.path.parent.is_dir():
             raise LabcheckError(f'opening file "{path}": open {path}: no such file or directory',
                                 hint="docker-archive destinations need their directory to exist")
@@ -225,7 +227,7 @@ class ArchiveDestination(ArchiveBlobs):
     def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
         parsed, config = self._image_of(manifest, media_type, instance_digest)
         self._writer.add_image(verified_diff_ids(parsed, config, self._layers), parsed.config.digest, config,
-                               [self.named] if self.named else [])
+                               self.repo_tags)
 
     def commit(self) -> None:
         self._writer.close()
@@ -277,7 +279,16 @@ class DockerArchiveTransport:
     def open_destination(self, ref: DockerArchiveReference, options: SideOptions | None = None) -> ArchiveDestination:
         if ref.source_index is not None:
             raise LabcheckError(f"Destination reference must not contain a manifest index @{ref.source_index}")
-        return ArchiveDestination(ref.path, ref.named)
+        options = options or SideOptions()
+        return ArchiveDestination(ref.path, ref.named, tuple(tagged_name(tag) for tag in options.additional_tags))
+
+
+def tagged_name(text: str) -> DockerName:
+    """An --additional-tag: a name with a tag, as skopeo requires."""
+    named = parse_docker_name(text)
+    if not named.tag or named.digest:
+        raise UsageError(f"additional-tag '{text}' must be a tagged reference", hint="e.g. --additional-tag fedora:mine")
+    return named
 
 
 TRANSPORT = DockerArchiveTransport()

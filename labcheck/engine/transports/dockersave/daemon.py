@@ -5,8 +5,14 @@ from __future__ import annotations
 import tempfile
 from typing import BinaryIO
 
-from labcheck.engine.fsio import tmpdir
 from labcheck.engine.archive.compression import DiffIDTee
+from labcheck.engine.archive.tarwriter import TarWriter
+from labcheck.engine.base.errors import DigestMismatchError
+from labcheck.engine.base.interfaces import BlobInfo
+from labcheck.engine.base.options import SideOptions
+from labcheck.engine.fsio import tmpdir
+from labcheck.engine.reference.refs import DaemonReference
+from labcheck.engine.transports.dockersave.archive import CONFIG_TYPES, ArchiveBlobs, verified_diff_ids
 from labcheck.engine.transports.dockersave.engine_api import DockerEngine, ImageLoad, docker_host
 from labcheck.engine.transports.dockersave.reader import (
     MANIFEST_FILE,
@@ -19,14 +25,8 @@ from labcheck.engine.transports.dockersave.reader import (
     choose_item,
     parse_manifest_json,
 )
-from labcheck.engine.transports.dockersave.writer import ArchiveWriter
-from labcheck.engine.base.errors import DigestMismatchError
-from labcheck.engine.base.options import SideOptions
-from labcheck.engine.reference.refs import DaemonReference
 from labcheck.engine.transports.dockersave.stream import SequentialMembers, scan_metadata
-from labcheck.engine.archive.tarwriter import TarWriter
-from labcheck.engine.transports.dockersave.archive import CONFIG_TYPES, ArchiveBlobs, verified_diff_ids
-from labcheck.engine.base.interfaces import BlobInfo
+from labcheck.engine.transports.dockersave.writer import ArchiveWriter
 from labcheck.errors import LabcheckError
 
 

@@ -8,14 +8,14 @@ import tarfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable
 
-from labcheck.engine.format import gojson
-from labcheck.engine.archive.extract import checked_member, member_path
 from labcheck.engine.archive.compression import DecompressingReader
-from labcheck.engine.format.digest import sha256_digest
+from labcheck.engine.archive.extract import checked_member, member_path
 from labcheck.engine.base.errors import ImageNotFoundError, UnsupportedError
+from labcheck.engine.base.interfaces import BlobInfo, SourceDefaults
+from labcheck.engine.format import gojson
+from labcheck.engine.format.digest import sha256_digest
 from labcheck.engine.format.manifest import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_V2S2
 from labcheck.engine.reference.names import DockerName, parse_docker_name
-from labcheck.engine.base.interfaces import BlobInfo, SourceDefaults
 from labcheck.errors import LabcheckError
 
 MANIFEST_FILE = "manifest.json"

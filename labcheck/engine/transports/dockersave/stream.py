@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from labcheck.engine.fsio import tmpdir
-from labcheck.engine.archive.extract import checked_member
 from labcheck.engine.archive.compression import MAGIC_LEN, DecompressingReader, detect
+from labcheck.engine.archive.extract import checked_member
+from labcheck.engine.fsio import tmpdir
 from labcheck.engine.transports.dockersave.reader import MAX_CONFIG_SIZE, ArchiveFormatError, Catalog
 
 _BUFSIZE = 1 << 20

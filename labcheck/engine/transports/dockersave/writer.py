@@ -7,10 +7,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from labcheck.engine.archive.tarwriter import SeekableTarWriter, TarWriter
 from labcheck.engine.format import gojson
 from labcheck.engine.format.digest import digest_hex, sha256_digest
 from labcheck.engine.reference.names import DockerName
-from labcheck.engine.archive.tarwriter import SeekableTarWriter, TarWriter
 from labcheck.errors import LabcheckError
 
 MANIFEST_FILE = "manifest.json"
