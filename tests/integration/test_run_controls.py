@@ -123,7 +123,7 @@ def test_ctrl_c_is_130(tmp_path: Path) -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, out + err
-    assert err.splitlines()[-1] == "labcheck run: interrupted"
+    assert err.splitlines()[-1] == "labcheck run: interrupted (SIGINT)"
 
 
 MARKED = textwrap.dedent("""\
