@@ -18,7 +18,7 @@ from pathlib import Path
 
 from labcheck.commands.report import _report
 from labcheck.report.json_results import results_json, write_results
-from labcheck.report.redact import Redactor
+from labcheck.redact import Redactor
 from labcheck.results import ActionOutcome, CheckResult, RunResults, StepResult
 
 

@@ -96,7 +96,7 @@ INTERNAL_ERROR = 4
 
 
 def _print_error(args: argparse.Namespace, message: str) -> None:
-    from labcheck.report.redact import REDACTOR
+    from labcheck.redact import REDACTOR
 
     if args.debug:
         print(REDACTOR.redact(traceback.format_exc()), file=sys.stderr, end="")

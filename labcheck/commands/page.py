@@ -11,7 +11,7 @@ from pathlib import Path
 
 from labcheck.argtypes import positive_seconds
 from labcheck.errors import UsageError
-from labcheck.report.redact import REDACTOR, redacted_output
+from labcheck.redact import REDACTOR, redacted_output
 
 DEFAULT_TIMEOUT = 300.0
 

@@ -15,7 +15,7 @@ import pluggy
 from labcheck import interrupts
 from labcheck.argtypes import positive_int
 from labcheck.errors import UsageError
-from labcheck.report.redact import REDACTOR, redacted_output
+from labcheck.redact import REDACTOR, redacted_output
 from labcheck.results import symbol
 from labcheck.runner.options import add_to_command, pytest_arguments
 

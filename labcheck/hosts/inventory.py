@@ -19,7 +19,7 @@ from typing import Any
 
 from labcheck.errors import UsageError, read_named_file
 from labcheck.hosts.targets import Target, unique_names
-from labcheck.scenario.yamlload import YamlSyntaxError, load_yaml
+from labcheck.yamlload import YamlSyntaxError, load_yaml
 
 HOST_KEYS = ("name", "host", "port", "user", "identity_file", "agent", "proxy_jump", "vars", "env", "groups")
 DEFAULT_KEYS = tuple(k for k in HOST_KEYS if k not in ("name", "host", "groups"))

@@ -15,10 +15,10 @@ from typing import Any, Iterator, Mapping
 from labcheck.checks.expectations import matches, scalar_text
 from labcheck.checks.jsonpath import PathError, split_path
 from labcheck.page.model import DocumentedResult, Page, PageCommand
-from labcheck.report.redact import Redactor
+from labcheck.redact import Redactor
 from labcheck.scenario.model import Scenario, Step, choose_profile
 from labcheck.scenario.render import Renderer, resolve_vars
-from labcheck.scenario.yamlload import LoadedYaml, Path_, load_yaml
+from labcheck.yamlload import LoadedYaml, Path_, load_yaml
 
 LINT_PROFILE = "live"
 CLOSE_MATCH = 0.6  # difflib's ratio for "did you mean"

@@ -7,7 +7,7 @@ from html import escape as html_escape
 import pytest
 
 from labcheck.checks.base import excerpt
-from labcheck.report.redact import REDACTOR
+from labcheck.redact import REDACTOR
 from labcheck.report.pytest_reports import HOST, RESULTS_KEY, STEP, STEP_TITLE, step_properties
 from labcheck.results import StepResult
 

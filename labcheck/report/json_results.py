@@ -17,7 +17,7 @@ import jsonschema
 
 from labcheck import __version__
 from labcheck.errors import UsageError
-from labcheck.report.redact import REDACTOR, Redactor
+from labcheck.redact import REDACTOR, Redactor
 from labcheck.results import RunResults, Status, StepResult
 
 SCHEMA_VERSION = "1"

@@ -15,7 +15,7 @@ import pytest
 
 from labcheck import __version__
 from labcheck.report.json_results import results_json, write_results
-from labcheck.report.redact import REDACTOR, install_log_redaction, redacting
+from labcheck.redact import REDACTOR, install_log_redaction, redacting
 from labcheck.results import RunResults
 
 RESULTS_KEY = pytest.StashKey[RunResults]()

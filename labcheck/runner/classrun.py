@@ -27,7 +27,7 @@ from labcheck.hosts.parallel import Deadline, run_per_host
 from labcheck.hosts.pool import ConnectionPool, PoolOptions
 from labcheck.hosts.sshconfig import load_ssh_config
 from labcheck.hosts.targets import Target, parse_hosts_option, unique_names
-from labcheck.report.redact import REDACTOR
+from labcheck.redact import REDACTOR
 from labcheck.runner.drivers import make_driver
 from labcheck.results import ERROR, FAILED, UNREACHABLE, StepResult
 from labcheck.runner.steps import HostSession, credit_traceless, run_step

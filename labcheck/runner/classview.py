@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from labcheck.report.redact import REDACTOR
+from labcheck.redact import REDACTOR
 from labcheck.results import PASSED, UNREACHABLE, NOT_RUN, RunResults, symbol
 
 

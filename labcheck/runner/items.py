@@ -10,7 +10,7 @@ import pytest
 from labcheck.errors import LabcheckError
 from labcheck.report import pytest_reports
 from labcheck.report.pytest_reports import RESULTS_KEY
-from labcheck.report.redact import REDACTOR
+from labcheck.redact import REDACTOR
 from labcheck.results import SKIPPED, UNREACHABLE, RunResults, StepResult
 from labcheck.runner.classrun import HostTarget, HostWork, StopLimit, run_all, run_inputs
 from labcheck.runner.classrun import targets as class_targets

@@ -15,7 +15,7 @@ import pytest
 from labcheck.checks.base import CheckResult, excerpt
 from labcheck.page.model import Page, PageCommand
 from labcheck.page.run import PASSED, REPLACED, CommandOutcome, Enter, run_command
-from labcheck.report.redact import REDACTOR
+from labcheck.redact import REDACTOR
 from labcheck.results import FAILED, SKIPPED, ActionOutcome, RunResults, StepResult
 
 SANDBOX_HOST = "lab sandbox"

@@ -14,7 +14,7 @@ import jsonschema
 from labcheck.checks.base import CHECKS
 from labcheck.scenario.render import BUILTIN_NAMES, ScenarioSandbox, unsafe_attributes
 from labcheck.scenario.schema import ACTIONS, scenario_schema
-from labcheck.scenario.yamlload import LoadedYaml, Path_, YamlSyntaxError, load_yaml
+from labcheck.yamlload import LoadedYaml, Path_, YamlSyntaxError, load_yaml
 
 
 @dataclass(frozen=True)

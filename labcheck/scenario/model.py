@@ -9,10 +9,10 @@ from typing import Any, Callable, Mapping
 
 from labcheck.errors import UsageError
 from labcheck.labenv.userenv import for_user
-from labcheck.report.redact import REDACTOR, Redactor
+from labcheck.redact import REDACTOR, Redactor
 from labcheck.scenario.lint import Problem, lint_file
 from labcheck.scenario.render import LabInfo, Renderer, resolve_vars
-from labcheck.scenario.yamlload import LoadedYaml, load_yaml
+from labcheck.yamlload import LoadedYaml, load_yaml
 
 
 class ScenarioError(UsageError):

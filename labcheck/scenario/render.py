@@ -12,7 +12,7 @@ import jinja2.sandbox
 
 from labcheck.errors import ScenarioValueError, UsageError, read_named_file
 from labcheck.labenv.userenv import ROOTLESS_CONF_VARIABLE
-from labcheck.report.redact import REDACTOR, Redactor
+from labcheck.redact import REDACTOR, Redactor
 
 # Names every template may use besides the scenario's vars.
 BUILTIN_NAMES = frozenset({"home", "user", "host", "arch", "variant", "lab", "secret", "env", "profile"})

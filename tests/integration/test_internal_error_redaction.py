@@ -58,7 +58,7 @@ def test_a_crash_of_the_cli_is_one_redacted_line(tmp_path: Path) -> None:
     script.write_text(
         "import sys\n"
         "from labcheck import cli\n"
-        "from labcheck.report.redact import REDACTOR\n"
+        "from labcheck.redact import REDACTOR\n"
         f"REDACTOR.add({TOKEN!r})\n"
         "def boom(args):\n"
         f"    raise ValueError('bad value ' + {TOKEN!r})\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from labcheck.labenv.sandbox import PAGE_DEST_PASSWORD, PAGE_DEST_USER
-from labcheck.report.redact import leak_patterns
+from labcheck.redact import leak_patterns
 
 pytestmark = pytest.mark.lab
 

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape as xml_escape
 import pytest
 
 from labcheck.report.html_extras import step_html
-from labcheck.report.redact import Redactor
+from labcheck.redact import Redactor
 from labcheck.results import ActionOutcome, StepResult
 
 PASSWORD = "s3cr& <t> \"q\" 'x' \\ $HOME %41 +é😀 end"
@@ -69,7 +69,7 @@ def test_text_that_only_resembles_the_secret_is_left_alone() -> None:
 
 def test_the_html_of_a_step_masks_a_password_that_escaping_would_change() -> None:
     redactor_secret = "s3cr&t'Pass<x>"
-    from labcheck.report.redact import REDACTOR
+    from labcheck.redact import REDACTOR
 
     REDACTOR.add(redactor_secret)
     result = StepResult("push", "Push", "alice", "failed", reason=f"denied for {redactor_secret}",

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from labcheck.errors import ScenarioValueError, UsageError
-from labcheck.report.redact import Redactor
+from labcheck.redact import Redactor
 from labcheck.scenario.model import ProfileChoice, Scenario, Step, bind, choose_profile, parse_var_overrides
 from labcheck.scenario.render import SecretNotSet, load_secrets_file
 

@@ -16,7 +16,7 @@ import pytest
 from labcheck.errors import UsageError
 from labcheck.report.dashboard import merge, render
 from labcheck.report.json_results import load_results, results_json, results_schema, write_results
-from labcheck.report.redact import RedactingStream, Redactor, install_log_redaction, redacted_output
+from labcheck.redact import RedactingStream, Redactor, install_log_redaction, redacted_output
 from labcheck.results import ActionOutcome, CheckResult, RunResults, StepResult
 
 ROOT = Path(__file__).parent.parent.parent
