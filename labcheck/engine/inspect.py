@@ -8,7 +8,7 @@ from typing import Any
 
 from labcheck.engine.format import gojson, imageconfig
 from labcheck.engine.base.errors import RegistryError
-from labcheck.engine.format.resolve import ResolvedImage, read_small_blob, resolve_image
+from labcheck.engine.format.resolve import ResolvedImage, read_config, resolve_image
 from labcheck.engine.format.manifest import (
     OCI_CONFIG,
     OCI_MANIFEST,
@@ -105,7 +105,7 @@ def _config_fields(resolved: ResolvedImage, source: ImageSource) -> dict[str, An
                 "unsupported image-specific operation on artifact with type "
                 f"{json.dumps(m.config.media_type)}"
             )
-        blob = imageconfig.parse_config(read_small_blob(source, m.config, what="config"))
+        blob = imageconfig.parse_config(read_config(source, m.config))
     docker = imageconfig.decode(blob, imageconfig.DOCKER_IMAGE)
     if m.media_type == OCI_MANIFEST:
         oci = imageconfig.decode(blob, imageconfig.OCI_IMAGE)
@@ -169,7 +169,7 @@ def raw_config(source: ImageSource, options: SideOptions | None = None) -> bytes
     resolved = resolve_image(source, options)
     if resolved.manifest.config is None:
         raise LabcheckError("schema1 images have no config blob")
-    return read_small_blob(source, resolved.manifest.config, what="config")
+    return read_config(source, resolved.manifest.config)
 
 
 def oci_config(source: ImageSource, options: SideOptions | None = None) -> dict[str, Any]:

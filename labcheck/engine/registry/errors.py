@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import ssl
 from typing import Any, Iterator
 
 import requests
+import urllib3.exceptions
 
 from labcheck.engine.base.errors import AuthenticationError, ImageNotFoundError, RegistryError
-from labcheck.engine.registry.http import safe_url
+from labcheck.engine.base.limits import MAX_ERROR_BODY
+from labcheck.engine.registry.http import BodyTooLarge, read_limited, safe_url
 
 TEMPORARY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -55,13 +58,17 @@ def tls_error(method: str, url: str, exc: BaseException) -> RegistryError:
 
 
 def connection_reason(exc: BaseException) -> str:
-    for nested in exception_chain(exc):
-        if isinstance(nested, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(nested, (TimeoutError, requests.exceptions.Timeout)):
-            return "timed out"
-        if isinstance(nested, (ConnectionResetError, BrokenPipeError)):
-            return "connection reset by the server"
+    chain = list(exception_chain(exc))
+    # Most telling first: urllib3's NewConnectionError (a refused connection) is a timeout type too.
+    verdicts: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
+        (ConnectionRefusedError, "connection refused"),
+        ((ConnectionResetError, BrokenPipeError), "connection reset by the server"),
+        (http.client.IncompleteRead, "connection lost in the middle of the answer"),
+        ((TimeoutError, requests.exceptions.Timeout, urllib3.exceptions.TimeoutError), "timed out"),
+    ]
+    for kinds, verdict in verdicts:
+        if any(isinstance(nested, kinds) for nested in chain):
+            return verdict
     text = str(exc)
     if "Name or service not known" in text or "Temporary failure in name resolution" in text:
         return "no such host"
@@ -73,9 +80,13 @@ def connection_reason(exc: BaseException) -> str:
 
 
 def response_diagnostics(response: requests.Response) -> list[dict]:
+    """The registry's errors[] of an error answer; none from a body larger than an error needs."""
     try:
+        if not response._content_consumed:  # a streamed answer: read it here, bounded
+            read_limited(response, MAX_ERROR_BODY)
         body = response.json()
-    except ValueError:
+    except (ValueError, BodyTooLarge, OSError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+            http.client.HTTPException):
         return []
     errors = body.get("errors") if isinstance(body, dict) else None
     return [d for d in errors if isinstance(d, dict)] if isinstance(errors, list) else []
