@@ -42,13 +42,17 @@ def read_small_blob(source: ImageSource, info: BlobInfo, *, what: str = "blob", 
     if info.size > limit:
         raise too_large
     stream, _ = source.get_blob(info)
+    data = bytearray()
     try:
-        data = stream.read(limit + 1)
+        # To the end, however many reads it takes: one read may return less than the rest of the
+        # body (a connection cut halfway), and only the next one tells a short body from a lost one.
+        while chunk := stream.read(limit + 1 - len(data)):
+            data += chunk
+            if len(data) > limit:
+                raise too_large
     finally:
         stream.close()
-    if len(data) > limit:
-        raise too_large
-    return verify_bytes(data, info.digest, what=what)
+    return verify_bytes(bytes(data), info.digest, what=what)
 
 
 def read_config(source: ImageSource, info: BlobInfo) -> bytes:
