@@ -41,7 +41,7 @@ from labcheck.engine.format.manifest import (
     parse_manifest,
     serialize_list,
 )
-from labcheck.engine.format.resolve import choose_from_list, get_instance_manifest, read_small_blob
+from labcheck.engine.format.resolve import choose_from_list, get_instance_manifest, read_config
 from labcheck.engine.fsio import tmpdir
 from labcheck.engine.fsio.chunks import iter_chunks
 from labcheck.engine.policy import Policy
@@ -266,7 +266,8 @@ class _Copier:
                                    hint="copy without --preserve-digests")
         new_config = manifest.config
         if manifest.config is not None:
-            config = read_small_blob(self.source, manifest.config, what="config")
+            config_info = manifest.config
+            config = self._retrying(config_info.digest, lambda: read_config(self.source, config_info))
             if target == OCI_MANIFEST and media_type != OCI_MANIFEST:
                 config = imageconfig.to_oci_config(config)
                 new_config = BlobInfo(sha256_digest(config), len(config), manifest.config.media_type)
@@ -333,15 +334,7 @@ class _Copier:
         if info.digest in self._written or self._reusable(info):
             self.emit("blob-skipped", info.digest, info.size)
             return
-        attempts = max(0, self.src_options.retry_times) + 1
-        for attempt in range(attempts):
-            try:
-                self._stream_blob(info)
-                break
-            except RegistryError as exc:
-                if not exc.temporary or attempt + 1 == attempts:
-                    raise
-                time.sleep(min(2**attempt, 30))
+        self._retrying(info.digest, lambda: self._stream_blob(info))
         with self._lock:
             self._written.add(info.digest)
         self.emit("blob-done", info.digest, info.size, info.size)
@@ -367,6 +360,20 @@ class _Copier:
         if desired == DECOMPRESS and current is not None:
             return ""
         return None
+
+    def _retrying(self, digest: str, read: Callable[[], Any]) -> Any:
+        """read(), again after a temporary registry failure (a lost connection, a stall), up to
+        --retry-times more times: a body that broke halfway cannot be resumed by the request's own retry."""
+        attempts = max(0, self.src_options.retry_times) + 1
+        for attempt in range(attempts):
+            try:
+                return read()
+            except RegistryError as exc:
+                if not exc.temporary or attempt + 1 == attempts or self._cancel.is_set():
+                    raise
+                self.emit("blob-retry", digest, index=attempt + 1)
+                time.sleep(min(self.src_options.retry_delay * 2**attempt, 30))
+        raise AssertionError("unreachable")
 
     def _stream_blob(self, info: BlobInfo) -> None:
         stream, size = self.source.get_blob(info)

@@ -10,6 +10,7 @@ from labcheck.engine.base.errors import RegistryError
 from labcheck.engine.base.interfaces import ImageSource, TagLister
 from labcheck.engine.base.options import SideOptions
 from labcheck.engine.format import gojson, imageconfig
+from labcheck.engine.format.resolve import ResolvedImage, read_config, resolve_image
 from labcheck.engine.format.manifest import (
     OCI_CONFIG,
     OCI_MANIFEST,
@@ -17,7 +18,6 @@ from labcheck.engine.format.manifest import (
     manifest_digest,
     parse_manifest,
 )
-from labcheck.engine.format.resolve import ResolvedImage, read_small_blob, resolve_image
 from labcheck.errors import LabcheckError
 
 INDENT = "    "
@@ -105,7 +105,7 @@ def _config_fields(resolved: ResolvedImage, source: ImageSource) -> dict[str, An
                 "unsupported image-specific operation on artifact with type "
                 f"{json.dumps(m.config.media_type)}"
             )
-        blob = imageconfig.parse_config(read_small_blob(source, m.config, what="config"))
+        blob = imageconfig.parse_config(read_config(source, m.config))
     docker = imageconfig.decode(blob, imageconfig.DOCKER_IMAGE)
     if m.media_type == OCI_MANIFEST:
         oci = imageconfig.decode(blob, imageconfig.OCI_IMAGE)
@@ -169,7 +169,7 @@ def raw_config(source: ImageSource, options: SideOptions | None = None) -> bytes
     resolved = resolve_image(source, options)
     if resolved.manifest.config is None:
         raise LabcheckError("schema1 images have no config blob")
-    return read_small_blob(source, resolved.manifest.config, what="config")
+    return read_config(source, resolved.manifest.config)
 
 
 def oci_config(source: ImageSource, options: SideOptions | None = None) -> dict[str, Any]:

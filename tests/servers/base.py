@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,13 +20,20 @@ class Seen:
     headers: dict[str, str]
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a client that hung up on a spoiled answer, as it should: no traceback on stderr
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class RecordingServer:
     """Serves `handler_class` (a BaseHTTPRequestHandler whose `server.owner` is this object)."""
 
     def __init__(self, handler_class: type[BaseHTTPRequestHandler], *, tls_dir: Path | None = None) -> None:
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+        self._httpd = _Server(("127.0.0.1", 0), handler_class)
         self._httpd.daemon_threads = True
         self._httpd.owner = self  # type: ignore[attr-defined]
         self.scheme = "http"

@@ -124,8 +124,8 @@ class TagLister(Protocol):
 class ProgressEvent:
     """What the copy pipeline reports while it works; the CLI renders these, the library never prints.
 
-    kind is one of: "start", "blob", "blob-progress", "blob-skipped", "blob-done", "config",
-    "manifest", "done"; copying a whole list adds "list-start" (total), "image" (digest, index,
+    kind is one of: "start", "blob", "blob-progress", "blob-skipped", "blob-retry" (index: the
+    retry's number), "blob-done", "config", "manifest", "done"; copying a whole list adds "list-start" (total), "image" (digest, index,
     total) before each instance, then "list-manifest" and "list-done".
     """
 

@@ -42,6 +42,11 @@ class SideOptions:
     override_os: str | None = None
     override_variant: str | None = None
     retry_times: int = 0  # --retry-times
+    retry_delay: float = 1.0  # first backoff between retries (seconds), doubled per attempt; tests shorten it
+    # Seconds a registry may send nothing while labcheck waits for an answer or a body's next bytes:
+    # a stalled (or dripping) transfer then fails as a temporary error, retried like a lost connection.
+    # Not a skopeo flag: containers/image waits as long as the connection lives.
+    stall_timeout: float = 60.0
     registry_token: str | None = None  # --registry-token (Bearer token given directly)
     shared_blob_dir: str | None = None  # --shared-blob-dir: oci: blobs live there, not in the layout
     # What a destination writes (skopeo's --dest-* flags; a source ignores them):

@@ -11,6 +11,7 @@ from labcheck.engine.base.errors import ImageNotFoundError
 from labcheck.engine.base.interfaces import BlobInfo, ImageSource
 from labcheck.engine.base.options import SideOptions
 from labcheck.engine.format.digest import verify_bytes
+from labcheck.engine.base.limits import MAX_CONFIG, size_text
 from labcheck.engine.format.manifest import ImageManifest, Instance, ManifestList, parse_manifest
 from labcheck.engine.format.platform import NoMatchingPlatformError, choose_instance
 from labcheck.errors import LabcheckError
@@ -28,16 +29,35 @@ class ResolvedImage:
     instance: Instance | None  # the list entry chosen, if top is a list
 
 
-def read_small_blob(source: ImageSource, info: BlobInfo, *, what: str = "blob") -> bytes:
-    """A whole (small) blob, digest-verified."""
+class BlobTooLargeError(LabcheckError):
+    """A blob read whole (a config) that is larger than such a blob may be."""
+
+
+def read_small_blob(source: ImageSource, info: BlobInfo, *, what: str = "blob", limit: int = MAX_SMALL_BLOB) -> bytes:
+    """A whole (small) blob, digest-verified, refused when larger than limit (declared or sent)."""
+    too_large = BlobTooLargeError(
+        f"{what} {info.digest} is larger than {size_text(limit)}; refusing to read it",
+        hint="a source may serve at most that much; it may be corrupted or hostile",
+    )
+    if info.size > limit:
+        raise too_large
     stream, _ = source.get_blob(info)
+    data = bytearray()
     try:
-        data = stream.read(MAX_SMALL_BLOB + 1)
+        # To the end, however many reads it takes: one read may return less than the rest of the
+        # body (a connection cut halfway), and only the next one tells a short body from a lost one.
+        while chunk := stream.read(limit + 1 - len(data)):
+            data += chunk
+            if len(data) > limit:
+                raise too_large
     finally:
         stream.close()
-    if len(data) > MAX_SMALL_BLOB:
-        raise LabcheckError(f"{what} {info.digest} is larger than {MAX_SMALL_BLOB} bytes")
-    return verify_bytes(data, info.digest, what=what)
+    return verify_bytes(bytes(data), info.digest, what=what)
+
+
+def read_config(source: ImageSource, info: BlobInfo) -> bytes:
+    """An image's config, at most MAX_CONFIG bytes (containers/image's limit), digest-verified."""
+    return read_small_blob(source, info, what="config", limit=MAX_CONFIG)
 
 
 def get_instance_manifest(source: ImageSource, instance: Instance) -> tuple[bytes, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import logging
 import random
 import threading
@@ -15,6 +16,7 @@ from urllib.parse import urlencode, urljoin
 import requests
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
+import urllib3.exceptions
 from urllib3.exceptions import InsecureRequestWarning
 
 from labcheck.engine.base.errors import AuthenticationError, RegistryError, in_context
@@ -32,6 +34,7 @@ from labcheck.engine.registry.errors import (
     connection_reason,
     error_from,
     go_url_error,
+    exception_chain,
     json_field,
     not_found,
     registry_text,
@@ -39,15 +42,18 @@ from labcheck.engine.registry.errors import (
     tls_error,
 )
 from labcheck.engine.registry.http import (
+    BodyTooLarge,
     ResponseReader,
     SourceFailed,
     TrustAdapter,
     UploadBody,
     next_link,
     parse_retry_after,
+    read_limited,
     rewindable,
     safe_url,
 )
+from labcheck.engine.base.limits import MAX_MANIFEST, MAX_OTHER_BODY, MAX_TOKEN, size_text
 from labcheck.engine.registry.tls import ssl_context_for
 
 MANIFEST_ACCEPT = ", ".join(
@@ -61,7 +67,12 @@ MANIFEST_ACCEPT = ", ".join(
     ]
 )
 USER_AGENT = "labcheck (containers/image compatible)"
-TIMEOUT = (30, 300)  # connect, read (seconds)
+CONNECT_TIMEOUT = 30.0
+# A write's answer may come late for a good reason (the registry hashes or moves a large upload
+# before it answers the PUT): that wait is not a stall.
+WRITE_ANSWER_TIMEOUT = 300.0
+# Retried for any caller, as containers/image retries 429 (up to 5 times) below --retry-times.
+TOO_MANY_REQUESTS_RETRIES = 5
 MAX_BACKOFF = 30.0
 MAX_RETRY_AFTER = 60.0
 CREDENTIALS_HINT = "pass credentials with --creds/--src-creds/--dest-creds or an auth file"
@@ -88,7 +99,7 @@ class RegistryClient:
     opts: SideOptions = field(default_factory=SideOptions, repr=False)
     push: bool = False  # ask for push scope as well as pull
     insecure: bool = False  # registries.conf insecure=true for this registry
-    retry_delay: float = 1.0  # first backoff in seconds, doubled per attempt (with jitter)
+    retry_delay: float | None = None  # first backoff in seconds, doubled per attempt; None: opts.retry_delay
     _session: requests.Session = field(init=False, repr=False)
     _base_url: str | None = field(default=None, init=False, repr=False)
     _challenge: Challenge | None = field(default=None, init=False, repr=False)
@@ -215,7 +226,7 @@ class RegistryClient:
         creds = self.credentials
         basic = (creds.username, creds.password) if creds else None
         started = time.monotonic()
-        response = self._send("GET", url, auth=False, basic=basic)
+        response = self._send("GET", url, auth=False, basic=basic, limit=MAX_TOKEN)
         if response.status_code in (401, 403):
             response.close()
             who = f"the credentials of user {creds.username!r}" if creds else "anonymous access"
@@ -243,51 +254,94 @@ class RegistryClient:
         stream: bool = False,
         extra_scopes: Iterable[str] = (),
         retry: bool = True,
+        limit: int = MAX_OTHER_BODY,
     ) -> requests.Response:
-        """Send one request; retry temporary failures with backoff; never retry 401/403/404."""
-        attempts = 1 + (max(self.opts.retry_times, 0) if retry and rewindable(data) else 0)
-        for attempt in range(1, attempts + 1):
+        """Send one request; retry temporary failures with backoff; never retry 401/403/404.
+
+        Unless stream is set, the body is read here, at most limit bytes (a longer one is an error);
+        a body lost halfway is retried like a lost connection.
+
+        500 is not retried: containers/image retries 502, 503 and 504 (and 429, see below) and
+        takes a 500, the registry's own failure, as final (containers/common's retry.IsErrorRetryable).
+        """
+        retries = max(self.opts.retry_times, 0) if retry and rewindable(data) else 0
+        attempt = 0
+        while True:
+            attempt += 1
             all_headers = dict(headers or {})
             if auth:
                 all_headers.update(self._auth_header(extra_scopes))
-            response, failure = self._attempt(method, url, all_headers, data, stream, basic)
+            response, failure = self._attempt(method, url, all_headers, data, stream, basic, limit)
             if failure is not None:
-                if failure.temporary and attempt < attempts:
+                if failure.temporary and attempt <= retries:
                     self._backoff(attempt, None)
                     continue
                 raise failure
             assert response is not None
             log.debug("%s %s -> %d (attempt %d)", method, safe_url(url), response.status_code, attempt)
-            if response.status_code in TEMPORARY_STATUSES and attempt < attempts:
+            status = response.status_code
+            allowed = max(retries, TOO_MANY_REQUESTS_RETRIES) if status == 429 and rewindable(data) else retries
+            if status in TEMPORARY_STATUSES and attempt <= allowed:
                 retry_after = response.headers.get("Retry-After")
                 response.close()
                 self._backoff(attempt, retry_after)
                 continue
             return response
-        raise AssertionError("unreachable")
+
+    def _timeout(self, method: str) -> tuple[float, float]:
+        """(connect, read) for requests: a read waits at most the stall timeout for each byte."""
+        stall = self.opts.stall_timeout
+        return CONNECT_TIMEOUT, stall if method in ("GET", "HEAD") else max(stall, WRITE_ANSWER_TIMEOUT)
 
     def _attempt(
         self, method: str, url: str, headers: dict[str, str], data: Any, stream: bool,
-        basic: tuple[str, str] | None,
+        basic: tuple[str, str] | None, limit: int,
     ) -> tuple[requests.Response | None, RegistryError | None]:
-        """One HTTP exchange. Failures are returned, not raised, so that the error raised later
-        has no link (__context__) to requests' exception, which holds the request's headers."""
+        """One HTTP exchange, with the body unless stream. Failures are returned, not raised, so that
+        the error raised later has no link (__context__) to requests' exception, which holds the
+        request's headers.
+
+        Redirects are followed by requests, which drops the Authorization header when the target is
+        another host (or port, or a plain-HTTP URL): credentials never follow a blob to its storage."""
+        response: requests.Response | None = None
         try:
-            return self._session.request(
-                method, url, headers=headers, data=data, stream=stream, auth=basic, timeout=TIMEOUT,
+            response = self._session.request(
+                method, url, headers=headers, data=data, stream=True, auth=basic, timeout=self._timeout(method),
                 allow_redirects=True, verify=self.verify_tls, proxies=get_environ_proxies(url),
-            ), None
+            )
+            if not stream:
+                read_limited(response, limit)
+            return response, None
+        except BodyTooLarge as exc:
+            where = safe_url(response.url if response is not None else url)
+            return None, RegistryError(
+                f"{method} {where}: the answer is {exc.describe()} ({exc.size_seen} bytes or more); refusing to read it",
+                method=method, url=where,
+                hint=f"a registry serves at most {size_text(exc.limit)} here; it may be misbehaving or hostile",
+            )
         except requests.exceptions.SSLError as exc:
             return None, tls_error(method, url, exc)
-        except requests.exceptions.RequestException as exc:
+        except Exception as exc:  # requests', urllib3's or http.client's own types, mid-body too
+            if response is not None:
+                response.close()
+            if not isinstance(exc, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError,
+                                    http.client.HTTPException)):
+                raise
             reason = connection_reason(exc, url)
+            if reason.endswith("i/o timeout") and not any(
+                isinstance(e, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError))
+                for e in exception_chain(exc)
+            ):
+                reason = f"stalled (no data for {self.opts.stall_timeout:g}s)"
+        where = safe_url(response.url if response is not None else url)
         return None, RegistryError(
-            go_url_error(method, url, reason), method=method, url=safe_url(url), temporary=True,
+            go_url_error(method, where, reason), method=method, url=where, temporary=True,
             hint="is the registry running at that address?" if reason.endswith("connection refused") else None,
         )
 
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
-        delay = min(self.retry_delay * 2.0 ** (attempt - 1), MAX_BACKOFF) * (0.5 + random.random() / 2)
+        first = self.opts.retry_delay if self.retry_delay is None else self.retry_delay
+        delay = min(first * 2.0 ** (attempt - 1), MAX_BACKOFF) * (0.5 + random.random() / 2)
         if retry_after:
             delay = max(delay, min(parse_retry_after(retry_after), MAX_RETRY_AFTER))
         log.debug("retrying in %.2fs", delay)
@@ -308,13 +362,14 @@ class RegistryClient:
         stream: bool = False,
         extra_scopes: Iterable[str] = (),
         action: str = "",
+        limit: int = MAX_OTHER_BODY,
     ) -> requests.Response:
-        """An authenticated request (action: what it is for, in containers/image's words, for errors).
-        A 401 is answered once: a new challenge, an expired token or
+        """An authenticated request (action: what it is for, in containers/image's words, for errors;
+        its body read, at most limit bytes, unless stream). A 401 is answered once: a new challenge, an expired token or
         `insufficient_scope` get one retry with fresh credentials; a second 401 is an
         AuthenticationError. Other statuses are the caller's to handle."""
         url = self._url(path_or_url)
-        kwargs: dict[str, Any] = dict(headers=headers, data=data, stream=stream, extra_scopes=extra_scopes)
+        kwargs: dict[str, Any] = dict(headers=headers, data=data, stream=stream, extra_scopes=extra_scopes, limit=limit)
         response = self._send(method, url, **kwargs)
         if response.status_code != 401:
             return response
@@ -361,7 +416,7 @@ class RegistryClient:
         """The manifest bytes (as served) and media type of a tag or digest."""
         action = f"reading manifest {reference} in {self.name}"
         response = self.request("GET", f"/v2/{self.repository}/manifests/{reference}",
-                                headers={"Accept": MANIFEST_ACCEPT}, action=action)
+                                headers={"Accept": MANIFEST_ACCEPT}, action=action, limit=MAX_MANIFEST)
         if response.status_code == 404:
             raise not_found(response, action, "manifest unknown: manifest unknown", "check the image name and tag")
         if response.status_code != 200:
@@ -421,7 +476,7 @@ class RegistryClient:
         if response.status_code != 200:
             raise error_from(response, action)
         size = int(response.headers.get("Content-Length", "-1"))
-        return ResponseReader(response, size), size  # type: ignore[return-value]
+        return ResponseReader(response, size, stall_timeout=self.opts.stall_timeout), size  # type: ignore[return-value]
 
     def mount_blob(self, digest: str, from_repository: str) -> bool:
         """Cross-repository mount; True when the registry now has the blob in this repository."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
 import ssl
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
 import requests
+import urllib3.exceptions
 
 from labcheck.engine.base.errors import AuthenticationError, ImageNotFoundError, RegistryError
-from labcheck.engine.registry.http import safe_url
+from labcheck.engine.base.limits import MAX_ERROR_BODY
+from labcheck.engine.registry.http import BodyTooLarge, read_limited, safe_url
 
 TEMPORARY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -80,13 +83,17 @@ def connection_reason(exc: BaseException, url: str = "") -> str:
     """Why a connection failed, in Go's net words (`dial tcp HOST:PORT: connect: connection refused`)."""
     parsed = urlparse(url)
     address = f"{parsed.hostname}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}" if parsed.hostname else ""
-    for nested in exception_chain(exc):
-        if isinstance(nested, ConnectionRefusedError):
-            return f"dial tcp {address}: connect: connection refused"
-        if isinstance(nested, (TimeoutError, requests.exceptions.Timeout)):
-            return f"dial tcp {address}: i/o timeout"
-        if isinstance(nested, (ConnectionResetError, BrokenPipeError)):
-            return f"read tcp {address}: read: connection reset by peer"
+    chain = list(exception_chain(exc))
+    # Most telling first: urllib3's NewConnectionError (a refused connection) is a timeout type too.
+    verdicts: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
+        (ConnectionRefusedError, f"dial tcp {address}: connect: connection refused"),
+        ((ConnectionResetError, BrokenPipeError), f"read tcp {address}: read: connection reset by peer"),
+        (http.client.IncompleteRead, "unexpected EOF"),
+        ((TimeoutError, requests.exceptions.Timeout, urllib3.exceptions.TimeoutError), f"dial tcp {address}: i/o timeout"),
+    ]
+    for kinds, verdict in verdicts:
+        if any(isinstance(nested, kinds) for nested in chain):
+            return verdict
     text = str(exc)
     if "Name or service not known" in text or "Temporary failure in name resolution" in text:
         return f"dial tcp: lookup {parsed.hostname}: no such host"
@@ -113,9 +120,13 @@ def registry_text(diagnostics: list[dict], status: int, reason: str = "") -> str
 
 
 def response_diagnostics(response: requests.Response) -> list[dict]:
+    """The registry's errors[] of an error answer; none from a body larger than an error needs."""
     try:
+        if not response._content_consumed:  # a streamed answer: read it here, bounded
+            read_limited(response, MAX_ERROR_BODY)
         body = response.json()
-    except ValueError:
+    except (ValueError, BodyTooLarge, OSError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+            http.client.HTTPException):
         return []
     errors = body.get("errors") if isinstance(body, dict) else None
     return [d for d in errors if isinstance(d, dict)] if isinstance(errors, list) else []

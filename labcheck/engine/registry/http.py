@@ -10,9 +10,11 @@ from typing import Any, Iterator
 from urllib.parse import urlparse
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from labcheck.engine.base.errors import RegistryError
+from labcheck.engine.base.limits import size_text
 from labcheck.errors import LabcheckError
 
 
@@ -81,23 +83,30 @@ class UploadBody:
             raise SourceFailed() from None
 
 
-class ResponseReader:
-    """A file-like reader over a streaming response's raw (undecoded) body; a short body or a
-    lost connection raises RegistryError(temporary=True) instead of passing for the end."""
+def is_timeout(exc: BaseException) -> bool:
+    """A socket that waited longer than its timeout, as the socket, http.client or urllib3 report it."""
+    return isinstance(exc, (TimeoutError, urllib3.exceptions.TimeoutError, requests.exceptions.Timeout))
 
-    def __init__(self, response: requests.Response, size: int) -> None:
+
+class ResponseReader:
+    """A file-like reader over a streaming response's raw (undecoded) body; a short body, a lost
+    connection or a stall (no byte for stall_timeout seconds: the socket's timeout) raises
+    RegistryError(temporary=True) instead of passing for the end."""
+
+    def __init__(self, response: requests.Response, size: int, *, stall_timeout: float | None = None) -> None:
         self._response = response
         self._size = size
         self._read = 0
+        self._stall_timeout = stall_timeout
 
     def read(self, size: int = -1) -> bytes:
         try:
             chunk = self._response.raw.read(None if size < 0 else size, decode_content=False)
-        except Exception:  # urllib3 raises its own types mid-stream
-            chunk, failed = b"", True
+        except Exception as exc:  # urllib3 raises its own types mid-stream
+            chunk, failed, stalled = b"", True, is_timeout(exc)
         else:
-            failed = False
-        self._account(len(chunk), failed, ended=size != 0 and not chunk)
+            failed = stalled = False
+        self._account(len(chunk), failed, ended=size != 0 and not chunk, stalled=stalled)
         return chunk
 
     def readinto(self, buffer: memoryview | bytearray) -> int:
@@ -107,23 +116,25 @@ class ResponseReader:
         fp = getattr(raw, "_fp", None)
         try:
             n = fp.readinto(buffer) if fp is not None else raw.readinto(buffer)
-        except Exception:
-            n, failed = 0, True
+        except Exception as exc:
+            n, failed, stalled = 0, True, is_timeout(exc)
         else:
-            failed = False
-        self._account(n, failed, ended=len(buffer) != 0 and not n)
+            failed = stalled = False
+        self._account(n, failed, ended=len(buffer) != 0 and not n, stalled=stalled)
         return n
 
-    def _account(self, n: int, failed: bool, *, ended: bool) -> None:
+    def _account(self, n: int, failed: bool, *, ended: bool, stalled: bool = False) -> None:
         """Count n bytes; a failure, or an end before the announced size, is a lost connection.
         Raised here, outside the except block, so the error has no __context__ from urllib3."""
         self._read += n
         if failed or (ended and 0 <= self._read < self._size):
             url = safe_url(self._response.url)
-            raise RegistryError(
-                f"reading {url}: connection lost after {self._read} of {self._size} bytes",
-                method="GET", url=url, temporary=True,
-            )
+            if stalled:
+                what = f"no data for {self._stall_timeout:g}s" if self._stall_timeout else "timed out"
+                message = f"reading {url}: stalled ({what}) after {self._read} of {self._size} bytes"
+            else:
+                message = f"reading {url}: connection lost after {self._read} of {self._size} bytes"
+            raise RegistryError(message, method="GET", url=url, temporary=True)
 
     def close(self) -> None:
         self._response.close()
@@ -133,6 +144,36 @@ class ResponseReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class BodyTooLarge(Exception):
+    """A body longer than the limit its reader set; carries what the error message needs."""
+
+    def __init__(self, size_seen: int, limit: int) -> None:
+        super().__init__(size_seen, limit)
+        self.size_seen = size_seen
+        self.limit = limit
+
+    def describe(self) -> str:
+        return f"more than {size_text(self.limit)}"
+
+
+def read_limited(response: requests.Response, limit: int) -> bytes:
+    """The whole body of a streaming response, decoded as requests would, refusing more than limit
+    bytes (BodyTooLarge, announced or sent) before it is all in memory. Stores it as the response's
+    content, so .json() and .content work as for a response read whole by requests."""
+    declared = response.headers.get("Content-Length", "") if response.request.method != "HEAD" else ""
+    if declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise BodyTooLarge(int(declared), limit)
+    data = response.raw.read(limit + 1, decode_content=True)
+    if len(data) > limit:
+        response.close()
+        raise BodyTooLarge(len(data), limit)
+    response._content = data  # what requests itself fills in when it reads a body whole
+    response._content_consumed = True
+    response.close()  # back to the pool: the body is read
+    return data
 
 
 def next_link(header: str) -> str | None:
