@@ -12,8 +12,9 @@ def register(subparsers) -> None:
         "report", help="merge results JSON of one or more runs into the class dashboard (one HTML page)",
         description="Merge the results JSON of one or more runs (labcheck run|verify|check --json FILE) of one "
         "scenario into a self-contained HTML page: a hosts × steps matrix showing each host's latest state per "
-        "step and when it changed. Exit 2 when an input is not results JSON.")
-    parser.add_argument("results", nargs="+", metavar="RESULTS.json")
+        "step and when it changed. A directory stands for every *.json file in it. Exit 2 when an input is not "
+        "results JSON.")
+    parser.add_argument("results", nargs="+", metavar="RESULTS.json|DIR")
     parser.add_argument("-o", "--output", default="reports/class.html", metavar="FILE",
                         help="where to write the page (default: reports/class.html)")
     parser.add_argument("--title", help="the page's title (default: the scenario's title)")
@@ -24,7 +25,9 @@ def _report(args: argparse.Namespace) -> int:
     from labcheck.report.dashboard import merge, render
     from labcheck.report.json_results import load_results
 
-    runs = [(Path(name).name, load_results(name)) for name in args.results]
+    files = [path for name in args.results
+             for path in (sorted(Path(name).glob("*.json")) if Path(name).is_dir() else [Path(name)])]
+    runs = [(path.name, load_results(path)) for path in files]
     dashboard = merge(runs)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

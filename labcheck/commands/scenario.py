@@ -45,6 +45,10 @@ def register(subparsers) -> None:
         parser.add_argument("scenario", metavar="SCENARIO",
                             help="a scenario file, or the id of a shipped one (labcheck scenarios lists them)")
         add_to_command(parser, for_class=mode != "check")
+        if mode == "check":
+            parser.add_argument("--name", metavar="NAME",
+                                help="this machine's name in the results (default: local), as the class dashboard "
+                                     "shows it when the results of many machines are merged (contrib/ansible/)")
         parser.add_argument("--html", metavar="FILE", help="write a self-contained pytest-html report")
         parser.add_argument("--junitxml", metavar="FILE", help="write JUnit XML")
         parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only steps matching EXPR (pytest -k)")
@@ -197,6 +201,8 @@ def _check_options(args: argparse.Namespace, scenario: Scenario) -> list[Target]
     overrides = parse_var_overrides(args.labcheck_var)
     secrets = load_secrets_file(args.labcheck_secrets_file) if args.labcheck_secrets_file else None
     found = select_targets(args)
+    if getattr(args, "name", None):  # check: this machine, under the name the class knows it by
+        found = [target.with_(name=args.name) for target in found]
     if any(not t.is_local for t in found):
         load_ssh_config(getattr(args, "ssh_config", None))
     for target in found:

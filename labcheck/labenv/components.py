@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import secrets
 import string
-import subprocess
 from pathlib import Path
 
+import bcrypt
 import yaml
 
-from labcheck.errors import LabcheckError
+from labcheck.labenv.tools import OciRuntime
 
 DEST_USER = "student+fedora"
 PASSWORD_ALPHABET = string.ascii_uppercase + string.digits
+BCRYPT_COST = 5
 
 
 def registry_config(root: Path, *, port: int, tls_dir: Path, htpasswd: Path | None, address: str = "127.0.0.1",
@@ -79,43 +80,51 @@ def ensure_htpasswd_user(htpasswd: Path, user: str, password: str) -> None:
 
 
 def htpasswd_entry(user: str, password: str) -> str:
-    """`user:bcrypt-hash`, the form distribution's htpasswd auth reads."""
-    # -i reads the password from stdin, so it never shows on a command line.
-    result = subprocess.run(["htpasswd", "-niB", user], input=password, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise LabcheckError("htpasswd failed to hash a registry password", hint="is apache2-utils installed?")
-    return result.stdout.strip()
+    """`user:bcrypt-hash`, the form distribution's htpasswd auth reads (as `htpasswd -nB` writes it)."""
+    # Cost 5, htpasswd -B's default: the registry checks the hash on every request, and the passwords
+    # are long and random, so a slower hash would only slow the lab down.
+    return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=BCRYPT_COST)).decode()}"
 
 
-def dockerd_argv(data_root: Path, exec_root: Path, sockets: list[str], pidfile: Path) -> list[str]:
+def dockerd_argv(data_root: Path, exec_root: Path, sockets: list[str], pidfile: Path,
+                 runtime: OciRuntime | None = None) -> list[str]:
+    """dockerd's command line; a runtime other than runc (dockerd's own, a reserved name) is made its default."""
     argv = [
         "dockerd", "--iptables=false", "--ip-masq=false", "--bridge=none",
         f"--data-root={data_root}", f"--exec-root={exec_root}", f"--pidfile={pidfile}",
     ]
+    if runtime is not None and runtime.name != "runc":
+        argv += [f"--add-runtime={runtime.name}={runtime.path}", f"--default-runtime={runtime.name}"]
     for sock in sockets:
         argv.append(f"--host=unix://{sock}")
     return argv
 
 
-def write_podman_config(podman_dir: Path) -> dict[str, Path]:
-    """containers.conf, storage.conf and registries.conf of the lab world's own (not the user's)."""
+def write_podman_config(podman_dir: Path, *, runtime: OciRuntime, cgroup_manager: str) -> dict[str, Path]:
+    """containers.conf, storage.conf and registries.conf of the lab world's own (not the user's).
+
+    runtime is the OCI runtime found to run containers here (tools.working_runtime), named with its path
+    so that podman uses that binary; cgroup_manager is the machine's (tools.cgroup_manager).
+    """
     for sub in ("graph", "run", "tmp", "networks"):
         (podman_dir / sub).mkdir(parents=True, exist_ok=True)
     soft_nofile, hard_nofile = _limits("RLIMIT_NOFILE", 1024)
     soft_nproc, hard_nproc = _limits("RLIMIT_NPROC", 4096)
     containers_conf = podman_dir / "containers.conf"
-    # runc: crun refuses this machine's cgroup v1 hybrid; explicit ulimits: podman's defaults
-    # exceed the hard limits here; host networking: no CNI bridge or iptables needed.
+    # Explicit ulimits: podman's defaults exceed the hard limits here; host networking: no CNI bridge
+    # or iptables needed.
     containers_conf.write_text(
         "[containers]\n"
         f'default_ulimits = ["nofile={soft_nofile}:{hard_nofile}", "nproc={soft_nproc}:{hard_nproc}"]\n'
         'netns = "host"\n'
         "\n[engine]\n"
-        'runtime = "runc"\n'
-        'cgroup_manager = "cgroupfs"\n'
+        f'runtime = "{runtime.name}"\n'
+        f'cgroup_manager = "{cgroup_manager}"\n'
         'events_logger = "file"\n'
         f'events_logfile_path = "{podman_dir / "events.log"}"\n'
         f'tmp_dir = "{podman_dir / "tmp"}"\n'
+        "\n[engine.runtimes]\n"
+        f'{runtime.name} = ["{runtime.path}"]\n'
         "\n[network]\n"
         f'network_config_dir = "{podman_dir / "networks"}"\n'
     )

@@ -12,7 +12,6 @@ from pathlib import Path
 from labcheck.engine.format.digest import sha256_digest
 from labcheck.engine.registry.client import RegistryClient
 
-BUSYBOX = Path("/bin/busybox")
 CREATED = "2023-08-04T06:50:36Z"
 EPOCH = 1691131836  # CREATED as a Unix time: every file in the layer has this mtime
 SEED_REPOSITORY = "fedora"
@@ -73,8 +72,8 @@ def _tar_entry(tar: tarfile.TarFile, name: str, *, data: bytes | None = None, mo
         tar.addfile(info, io.BytesIO(data))
 
 
-def rootfs_tar(version: int, *, with_shell: bool) -> bytes:
-    """The one layer: /etc/os-release, a few files, and busybox as /bin/sh and /bin/bash."""
+def rootfs_tar(version: int, *, busybox: Path | None) -> bytes:
+    """The one layer: /etc/os-release, a few files, and (given a static busybox) busybox as /bin/sh and /bin/bash."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for directory, mode in (("bin", 0o755), ("etc", 0o755), ("root", 0o550), ("tmp", 0o1777),
@@ -85,8 +84,8 @@ def rootfs_tar(version: int, *, with_shell: bool) -> bytes:
         _tar_entry(tar, "etc/fedora-release", data=f"Fedora release {version}\n".encode())
         _tar_entry(tar, "etc/passwd", data=b"root:x:0:0:root:/root:/bin/bash\n")
         _tar_entry(tar, "etc/group", data=b"root:x:0:\n")
-        if with_shell:
-            _tar_entry(tar, "bin/busybox", data=BUSYBOX.read_bytes(), mode=0o755)
+        if busybox is not None:
+            _tar_entry(tar, "bin/busybox", data=busybox.read_bytes(), mode=0o755)
             for applet in APPLETS:
                 _tar_entry(tar, f"bin/{applet}", link="busybox")
             _tar_entry(tar, "bin/bash", data=BASH_WRAPPER, mode=0o755)
@@ -101,10 +100,10 @@ def gzip_bytes(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def build_image(version: int, *, architecture: str = "amd64", variant: str = "") -> BuiltImage:
+def build_image(version: int, *, busybox: Path, architecture: str = "amd64", variant: str = "") -> BuiltImage:
     """A fedora-like single-platform image in Docker v2s2 form."""
     # Only the host's own architecture can get a working shell: busybox-static is amd64 here.
-    layer_tar = rootfs_tar(version, with_shell=architecture == "amd64")
+    layer_tar = rootfs_tar(version, busybox=busybox if architecture == "amd64" else None)
     layer = gzip_bytes(layer_tar)
     config: dict[str, object] = {
         "architecture": architecture,
@@ -151,18 +150,17 @@ class SeedSet:
     tags: dict[str, tuple[bytes, str]]  # tag -> (manifest bytes, media type)
 
 
-def build_seed() -> SeedSet:
-    """fedora:38/39/40 single images; fedora:latest a list of 38 on amd64 and arm64."""
-    by_version = {version: build_image(version) for version in (38, 39, 40)}
-    arm = build_image(38, architecture="arm64", variant="v8")
+def build_seed(busybox: Path) -> SeedSet:
+    """fedora:38/39/40 single images; fedora:latest a list of 38 on amd64 and arm64; busybox is their shell."""
+    by_version = {version: build_image(version, busybox=busybox) for version in (38, 39, 40)}
+    arm = build_image(38, busybox=busybox, architecture="arm64", variant="v8")
     tags: dict[str, tuple[bytes, str]] = {str(v): (image.manifest, DOCKER_MANIFEST) for v, image in by_version.items()}
     tags["latest"] = (manifest_list([by_version[38], arm]), DOCKER_LIST)
     return SeedSet(images=[*by_version.values(), arm], tags=tags)
 
 
-def push_seed(client: RegistryClient, seed: SeedSet | None = None) -> str:
+def push_seed(client: RegistryClient, seed: SeedSet) -> str:
     """Push the seed to client's repository (skipping what is there); returns latest's digest."""
-    seed = seed or build_seed()
     for image in seed.images:
         for digest, blob in image.blobs.items():
             if client.blob_size(digest) is None:

@@ -19,7 +19,7 @@ from labcheck.engine.base.options import Credentials, SideOptions
 from labcheck.engine.registry.client import RegistryClient
 from labcheck.engine.transports.dockersave.unix_http import ping as docker_ping
 from labcheck.errors import LabcheckError, UsageError
-from labcheck.labenv import components, userenv
+from labcheck.labenv import components, tools, userenv
 from labcheck.labenv.process import Daemon, free_port, port_is_free
 from labcheck.labenv.sandbox import (HTTPS_PORT, PAGE_DEST_PASSWORD, PAGE_DEST_USER, PAGE_REGISTRIES, PageRegistry,
                                      Sandbox, SandboxError, require_sandbox_support)
@@ -110,6 +110,7 @@ class LabWorld:
         """Start what is not running, wait until everything answers, seed the source registry."""
         if os.geteuid() != 0:
             raise UsageError("the lab world runs dockerd and needs root", hint="run it as root (sudo)")
+        found = tools.lab_tools()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -128,11 +129,11 @@ class LabWorld:
         components.ensure_dest_credentials(self.creds_file, htpasswd)
         components.ensure_htpasswd_user(htpasswd, PAGE_DEST_USER, PAGE_DEST_PASSWORD)
 
-        self._start_registry(self.source, "source", settings["source_port"], None, progress)
-        self._start_registry(self.dest, "dest", settings["dest_port"], htpasswd, progress)
-        self._start_dockerd(settings, progress)
-        components.write_podman_config(self.podman_dir)
-        self._start_sandbox(htpasswd, progress)
+        self._start_registry(found.registry, self.source, "source", settings["source_port"], None, progress)
+        self._start_registry(found.registry, self.dest, "dest", settings["dest_port"], htpasswd, progress)
+        self._start_dockerd(settings, found.runtime, progress)
+        components.write_podman_config(self.podman_dir, runtime=found.runtime, cgroup_manager=found.cgroup_manager)
+        self._start_sandbox(found.registry, htpasswd, progress)
         userenv.write_rootless_conf(self.podman_dir / "containers.conf")
 
         self._wait("source registry", self.source, lambda: self._registry_answers(self.source_registry))
@@ -142,7 +143,7 @@ class LabWorld:
                        lambda registry=registry: self._page_registry_answers(registry))
         self._wait("dockerd", self.dockerd, lambda: docker_ping(str(self.docker_socket)), timeout=60)
         progress("seeding the source registry with fedora:38, 39, 40 and latest")
-        self.seed()
+        self.seed(found.busybox)
         self._check_podman()
         (self.state_dir / "env.sh").write_text(self.env_script())
 
@@ -172,15 +173,16 @@ class LabWorld:
             sockets.append(str(SYSTEM_DOCKER_SOCKET))
         return sockets
 
-    def _start_registry(self, daemon: Daemon, role: str, port: int, htpasswd: Path | None, progress) -> None:
+    def _start_registry(self, program: Path, daemon: Daemon, role: str, port: int, htpasswd: Path | None,
+                        progress) -> None:
         if daemon.pid() is not None:
             return
         config = components.write_registry(self.state_dir / "registries" / role, port=port,
                                            tls_dir=self.tls_dir, htpasswd=htpasswd)
         progress(f"starting the {role} registry on 127.0.0.1:{port}")
-        daemon.start(["docker-registry", "serve", str(config)], env=_clean_env())
+        daemon.start([str(program), "serve", str(config)], env=_clean_env())
 
-    def _start_sandbox(self, htpasswd: Path, progress) -> None:
+    def _start_sandbox(self, program: Path, htpasswd: Path, progress) -> None:
         """The sandbox's network namespace, and in it the source and destination registries again,
         on port 443 under the page's names, serving the same storage."""
         if not self.sandbox.exists():
@@ -201,8 +203,8 @@ class LabWorld:
                 self.state_dir / "registries" / registry.role, port=HTTPS_PORT, tls_dir=self.tls_dir,
                 htpasswd=htpasswd if registry.role == "dest" else None, address=registry.address,
                 certificate=certificate, config_name="config-sandbox.yml")
-            daemon.start([*self.sandbox.daemon_prefix(), "docker-registry", "serve", str(config)], env=_clean_env(),
-                         program="docker-registry")
+            daemon.start([*self.sandbox.daemon_prefix(), str(program), "serve", str(config)], env=_clean_env(),
+                         program=str(program))
 
     def _page_registry_answers(self, registry: PageRegistry) -> bool:
         try:
@@ -215,18 +217,22 @@ class LabWorld:
             return False
         return len(status_line) > 1 and status_line[1] in (b"200", b"401")
 
-    def _start_dockerd(self, settings: dict, progress) -> None:
+    def _start_dockerd(self, settings: dict, runtime: tools.OciRuntime, progress) -> None:
         if self.dockerd.pid() is not None:
             return
         docker_dir = self.state_dir / "docker"
         exec_root = Path(settings["exec_root"])
         for path in (docker_dir / "data", exec_root):
             path.mkdir(parents=True, exist_ok=True)
+        env = _clean_env()
+        stand_in = tools.runc_stand_in(runtime, docker_dir / "bin")
+        if stand_in is not None:
+            env["PATH"] = os.pathsep.join([str(stand_in), env.get("PATH", os.defpath)])
         progress(f"starting dockerd on {', '.join(settings['docker_sockets'])}")
         self.dockerd.start(
             components.dockerd_argv(docker_dir / "data", exec_root, settings["docker_sockets"],
-                                    docker_dir / "dockerd.pid"),
-            env=_clean_env(),
+                                    docker_dir / "dockerd.pid", runtime),
+            env=env,
         )
 
     def _wait(self, what: str, daemon: Daemon, ready, *, timeout: float = 30.0) -> None:
@@ -251,9 +257,9 @@ class LabWorld:
             return False
         return response.status_code in (200, 401)
 
-    def seed(self) -> str:
-        """Push the seed image to the source registry unless it already holds it."""
-        seed = build_seed()
+    def seed(self, busybox: Path) -> str:
+        """Push the seed image (busybox its shell) to the source registry unless it already holds it."""
+        seed = build_seed(busybox)
         expected = sha256_digest(seed.tags["latest"][0])
         client = self.registry_client(self.source_registry, SEED_REPOSITORY, push=True)
         try:

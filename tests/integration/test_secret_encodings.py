@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 
+from labcheck.labenv.components import htpasswd_entry
 from labcheck.labenv.world import LabWorld
 
 pytestmark = pytest.mark.lab
@@ -81,8 +82,7 @@ def hostile_user(lab_world: LabWorld):
     """A destination registry user with the hostile password (the registry rereads its htpasswd file)."""
     htpasswd = lab_world.state_dir / "registries" / "dest" / "htpasswd"
     before = htpasswd.read_text()
-    entry = subprocess.run(["htpasswd", "-niB", USER], input=PASSWORD, capture_output=True, text=True, check=True)
-    htpasswd.write_text(before + entry.stdout.strip() + "\n")
+    htpasswd.write_text(before + htpasswd_entry(USER, PASSWORD) + "\n")
     yield
     htpasswd.write_text(before)
 
