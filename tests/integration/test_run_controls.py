@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test runs labcheck or pytest as a process of its own.
+pytestmark = pytest.mark.command
+
 FAIL_THEN_TOUCH = textwrap.dedent("""\
     id: fail-then-touch
     title: Step one fails, step two leaves a trace
@@ -123,7 +126,7 @@ def test_ctrl_c_is_130(tmp_path: Path) -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, out + err
-    assert err.splitlines()[-1] == "labcheck run: interrupted"
+    assert err.splitlines()[-1] == "labcheck run: interrupted (SIGINT)"
 
 
 MARKED = textwrap.dedent("""\
