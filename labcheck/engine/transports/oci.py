@@ -127,7 +127,8 @@ class OCIImageDestination(DestinationDefaults):
             self._created_dirs += atomicfile.make_dirs(self.path / "blobs" / "sha256")
             atomicfile.remove_stale_temps(self.path / "blobs" / "sha256")
             atomicfile.remove_stale_temps(self.path, of=("index.json", "oci-layout"))  # the user's files stay
-            self._index = _read_index(self.path) if (self.path / "index.json").exists() else {"schemaVersion": 2}
+            self._index: dict[str, Any] = (_read_index(self.path) if (self.path / "index.json").exists()
+                                           else {"schemaVersion": 2})
         except BaseException:
             self.close()
             raise
