@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import subprocess
@@ -67,23 +68,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    if item.get_closest_marker("lab") is not None:
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _guarded(item):
         return (yield)
-    _hermetic_item.append(item.nodeid)
-    try:
-        return (yield)
-    finally:
-        _hermetic_item.clear()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _guarded(item):
+        return (yield)
+
+
+@contextlib.contextmanager
+def _guarded(item: pytest.Item) -> Iterator[None]:
+    """Setup and call of a fast-tier item, never teardown: the last item of a session also tears down
+    the session's lab world and classroom, which start processes of their own."""
+    if item.get_closest_marker("lab") is not None:
+        yield
+        return
+    _hermetic_item.append(item.nodeid)
     _escapes.clear()
     try:
-        return (yield)
+        yield
     finally:
-        if _escapes and _hermetic_item:
+        _hermetic_item.clear()
+        if _escapes:
             escapes = "; ".join(dict.fromkeys(_escapes))
             _escapes.clear()
             pytest.fail(f"not hermetic: {escapes} — mark it tools, command or lab", pytrace=False)
