@@ -58,7 +58,8 @@ class KnownHosts:
                 f"{', '.join(map(str, dict.fromkeys([*self.read_from, self.path])))}",
                 kind=HOST_KEY_UNKNOWN)
         with self._lock:
-            if self.keys.lookup(hostname) is None or key.get_name() not in self.keys.lookup(hostname):
+            known = self.keys.lookup(hostname)
+            if known is None or key.get_name() not in known:
                 self.keys.add(hostname, key.get_name(), key)
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 with open(self.path, "a") as handle:

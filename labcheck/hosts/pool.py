@@ -16,6 +16,11 @@ from labcheck.hosts.sshconfig import parse_jump, resolve
 from labcheck.hosts.targets import Target
 
 
+def _active(client: paramiko.SSHClient) -> bool:
+    transport = client.get_transport()
+    return transport is not None and transport.is_active()
+
+
 @dataclass
 class PoolOptions:
     known_hosts: KnownHosts = field(default_factory=KnownHosts)
@@ -91,8 +96,7 @@ class ConnectionPool:
 
     def open_count(self) -> int:
         with self._lock:
-            return sum(1 for c in [*self._clients.values(), *self._jumps.values()]
-                       if c.get_transport() is not None and c.get_transport().is_active())
+            return sum(1 for c in [*self._clients.values(), *self._jumps.values()] if _active(c))
 
     def _connect(self, target: Target) -> paramiko.SSHClient:
         sock = None
@@ -117,7 +121,7 @@ class ConnectionPool:
         with lock:  # hosts behind one jump host share its connection: open it once
             with self._lock:
                 client = self._jumps.get(spec)
-            if client is not None and client.get_transport() is not None and client.get_transport().is_active():
+            if client is not None and _active(client):
                 return client
             jump = resolve(parse_jump(spec), self.options.ssh_config)
             try:

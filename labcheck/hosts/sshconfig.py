@@ -51,6 +51,7 @@ def with_includes(text: str, path: str, depth: int = 0) -> str:
         if keyword != "include":
             lines.append(line)
             continue
+        assert found is not None  # "include" came from it
         try:
             names = shlex.split(found.group(2))
         except ValueError as exc:

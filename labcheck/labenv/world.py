@@ -324,11 +324,11 @@ class LabWorld:
             healthy = pid is not None and self._registry_answers(registry)
             rows.append(ComponentStatus(daemon.name, f"https://{registry}", healthy,
                                         f"pid {pid}" if pid else "not running"))
-        for registry in PAGE_REGISTRIES:
-            daemon = self.page_registries[registry.name]
+        for page in PAGE_REGISTRIES:
+            daemon = self.page_registries[page.name]
             pid = daemon.pid()
-            healthy = pid is not None and self.sandbox.exists() and self._page_registry_answers(registry)
-            rows.append(ComponentStatus(daemon.name, f"https://{registry.name} (sandbox {self.sandbox.name})",
+            healthy = pid is not None and self.sandbox.exists() and self._page_registry_answers(page)
+            rows.append(ComponentStatus(daemon.name, f"https://{page.name} (sandbox {self.sandbox.name})",
                                         healthy, f"pid {pid}" if pid else "not running"))
         pid = self.dockerd.pid()
         sockets = settings.get("docker_sockets", [])

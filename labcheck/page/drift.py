@@ -96,7 +96,7 @@ class _LintRenderer(Renderer):
 
 def lint_renderer(scenario: Scenario) -> Renderer:
     """The scenario's variables in its `live` profile (else its default), without secrets or lab world."""
-    profile = LINT_PROFILE if LINT_PROFILE in scenario.profiles else choose_profile(scenario, None)
+    profile = LINT_PROFILE if LINT_PROFILE in scenario.profiles else choose_profile(scenario, None).name
     profile_vars = scenario.profiles.get(profile, {}).get("vars", {}) if profile else {}
     base = {"home": "$HOME", "user": "$USER", "profile": profile or "",
             **{name: _placeholder(name) for name in ("host", "uid", "machine", "xdg_runtime_dir", "arch", "variant")}}

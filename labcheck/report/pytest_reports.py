@@ -9,7 +9,7 @@ runner classes, so the runner depends on the reports and not the other way round
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -25,7 +25,7 @@ UNINSTALL_KEY = pytest.StashKey[Callable[[], None]]()
 HOST, STEP, STEP_TITLE, SCENARIO = "labcheck_host", "labcheck_step", "labcheck_step_title", "labcheck_scenario"
 
 
-def step_properties(item: pytest.Item) -> dict[str, str] | None:
+def step_properties(item: pytest.Item) -> dict[str, Any] | None:
     """A labcheck step item's properties, None for any other item."""
     properties = dict(item.user_properties)
     return properties if STEP in properties else None

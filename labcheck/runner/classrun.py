@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -276,13 +277,17 @@ def _run_steps(work: HostWork, mode: str, deadline: Deadline, host_timeout: floa
         stop.count(result)
         record(host, result)
 
+    def run(step: Step) -> StepResult:
+        assert session is not None  # finish() asks for an outcome only on a host that answered
+        return run_step(step, session, step_mode, host.results)
+
     if session is None or mode not in READ_ONLY_MODES or len(remaining) < 2:
         # run and reset change the host: one step after the other (requires, reverse undo order).
         for step in remaining:
             if stop.reached:
                 break
             interrupts.check()  # a signal arrived: no step starts after it
-            finish(step, lambda step=step: run_step(step, session, step_mode, host.results))
+            finish(step, functools.partial(run, step))
     else:
         _run_side_by_side(remaining, session, step_mode, host, finish, stop)
     if mode in READ_ONLY_MODES:

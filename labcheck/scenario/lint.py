@@ -190,7 +190,8 @@ class _Linter:
         profiles = self.data.get("profiles") if isinstance(self.data.get("profiles"), dict) else {}
         contexts: dict[str, set[str]] = {}
         for name, profile in (profiles or {"": {}}).items():
-            profile_vars = profile.get("vars") if isinstance(profile, dict) and isinstance(profile.get("vars"), dict) else {}
+            declared = profile.get("vars") if isinstance(profile, dict) else None
+            profile_vars = declared if isinstance(declared, dict) else {}
             contexts[name] = set(top_vars) | set(profile_vars) | BUILTIN_NAMES
         for path, text in _strings(self.data, ()):
             if path and path[0] in ("id",) or "{" not in text or _is_page_text(path):

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test runs labcheck or pytest as a process of its own.
+pytestmark = pytest.mark.command
+
 TOKEN = "Sup3r/Secret+Token"
 SCENARIO = """\
 id: leak

@@ -12,7 +12,9 @@ import pytest
 from tests.imagebuild import write_dir_image, write_dir_list
 
 SKOPEO = shutil.which("skopeo")
-pytestmark = pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")
+# skopeo and labcheck, each as a process of its own, on the same images.
+pytestmark = [pytest.mark.tools, pytest.mark.command,
+              pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")]
 
 
 def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:

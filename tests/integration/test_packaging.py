@@ -13,6 +13,9 @@ import pytest
 
 import labcheck
 
+# Each test runs labcheck or pytest as a process of its own.
+pytestmark = pytest.mark.command
+
 REPO = Path(__file__).resolve().parents[2]
 
 

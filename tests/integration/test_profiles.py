@@ -12,6 +12,9 @@ import pytest
 
 from labcheck.labenv.world import LabWorld
 
+# Each test runs labcheck or pytest as a process of its own.
+pytestmark = pytest.mark.command
+
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "skopeo-moving-sharing.yaml"
 
 

@@ -14,6 +14,9 @@ import pytest
 
 from labcheck.runner.plugin import XDIST_REFUSED
 
+# Each test runs labcheck or pytest as a process of its own.
+pytestmark = pytest.mark.command
+
 SCENARIO = textwrap.dedent("""\
     {marker}id: {id}
     title: A scenario of the test

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test runs labcheck or pytest as a process of its own.
+pytestmark = pytest.mark.command
+
 FAIL_THEN_TOUCH = textwrap.dedent("""\
     id: fail-then-touch
     title: Step one fails, step two leaves a trace

@@ -19,6 +19,9 @@ import pytest
 from labcheck.engine.fsio.atomicfile import TEMP_NAME
 from tests.imagebuild import BuiltImage, write_dir_image
 
+# Each test runs labcheck or pytest as a process of its own.
+pytestmark = pytest.mark.command
+
 LABCHECK = [sys.executable, "-m", "labcheck.cli"]
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 

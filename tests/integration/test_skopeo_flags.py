@@ -21,7 +21,7 @@ import pytest
 from tests.imagebuild import write_dir_image, write_dir_list
 
 SKOPEO = shutil.which("skopeo")
-pytestmark = pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")
+pytestmark = [pytest.mark.tools, pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")]
 
 
 def skopeo(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Each test runs labcheck or pytest as a process of its own.
+pytestmark = pytest.mark.command
+
 SCENARIO = Path(__file__).resolve().parent.parent.parent / "scenarios" / "skopeo-moving-sharing.yaml"
 
 CASES = [

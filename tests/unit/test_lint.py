@@ -65,6 +65,7 @@ def test_valid_files_have_no_problems(path: Path) -> None:
     assert lint_file(path) == []
 
 
+@pytest.mark.command
 def test_cli_lint_exits_2_and_prints_every_problem() -> None:
     files = [str(CASES / name) for name in sorted(EXPECTED)]
     result = subprocess.run([sys.executable, "-m", "labcheck.cli", "lint", *files], capture_output=True, text=True)
@@ -74,6 +75,7 @@ def test_cli_lint_exits_2_and_prints_every_problem() -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.command
 def test_cli_lint_of_valid_files_exits_0() -> None:
     result = subprocess.run([sys.executable, "-m", "labcheck.cli", "lint", str(CASES / "valid_minimal.yaml"),
                              str(SCENARIOS / "skopeo-moving-sharing.yaml")], capture_output=True, text=True)
@@ -121,6 +123,7 @@ def test_a_templated_regex_is_left_to_the_run(tmp_path: Path) -> None:
     assert lint_file(scenario) == []
 
 
+@pytest.mark.command
 def test_a_hostile_scenario_is_exit_2_with_file_and_line_before_anything_runs() -> None:
     path = CASES / "hostile.yaml"
     result = subprocess.run([sys.executable, "-m", "labcheck.cli", "verify", str(path)],

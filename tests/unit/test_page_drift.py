@@ -50,6 +50,7 @@ def lint(page: Path, scenario: Path = SCENARIO) -> subprocess.CompletedProcess[s
 # --- the acceptance edits ---------------------------------------------------------------------------
 
 
+@pytest.mark.command
 def test_the_unchanged_page_lints_clean() -> None:
     assert drifts(COURSE_PAGE) == []
     result = lint(COURSE_PAGE)
@@ -58,6 +59,7 @@ def test_the_unchanged_page_lints_clean() -> None:
     assert "13 page command(s), no drift" in result.stderr
 
 
+@pytest.mark.command
 def test_the_directory_renamed(tmp_path: Path) -> None:
     page = edited(tmp_path, lambda lines: [line.replace("fedora-skopeo", "fedora-images") for line in lines])
     result = lint(page)
@@ -76,6 +78,7 @@ def test_the_directory_renamed(tmp_path: Path) -> None:
     assert "3 drift(s)" in result.stderr
 
 
+@pytest.mark.command
 def test_a_label_value_changed(tmp_path: Path) -> None:
     page = edited(tmp_path, replace_on(73, "Fedora Project", "Fedora Team"))
     [drift] = drifts(page)
@@ -102,6 +105,7 @@ def test_an_env_entry_changed_and_a_label_removed(tmp_path: Path) -> None:
     assert len(found) == 2
 
 
+@pytest.mark.command
 def test_a_command_removed(tmp_path: Path) -> None:
     # The `ls -alh ~/fedora-skopeo` paragraph and block (lines 456-467) taken out.
     page = edited(tmp_path, lambda lines: [*lines[:455], *lines[467:]])
@@ -113,6 +117,7 @@ def test_a_command_removed(tmp_path: Path) -> None:
         f"({SCENARIO}:{scenario_line('- ls -alh ~/fedora-skopeo')})"]
 
 
+@pytest.mark.command
 def test_a_command_added(tmp_path: Path) -> None:
     page = edited(tmp_path, lambda lines: [*lines[:467], "\n```sh\nskopeo inspect dir:$HOME/fedora-skopeo\n```\n",
                                            *lines[467:]])
@@ -124,6 +129,7 @@ def test_a_command_added(tmp_path: Path) -> None:
     assert lint(page).returncode == 1
 
 
+@pytest.mark.command
 def test_the_container_renamed(tmp_path: Path) -> None:
     page = edited(tmp_path, lambda lines: [line.replace("meta-data-container", "web-container") for line in lines])
     found = [(d.page_line, d.scenario_line, d.message) for d in drifts(page)]
@@ -158,6 +164,7 @@ def test_a_hint_that_is_not_the_page_command(tmp_path: Path) -> None:
     assert scenario.read_text().splitlines()[drift.scenario_line - 1].strip().startswith("hint:")
 
 
+@pytest.mark.command
 def test_the_destination_repository_changed_and_the_password_never_printed(tmp_path: Path) -> None:
     page = edited(tmp_path, replace_on(549, "docker://quay.io/fatherlinux/fedora", "docker://quay.io/student/fedora"))
     result = lint(page)
@@ -211,6 +218,7 @@ def test_encodes_whole_commands(rendered: str, command: str, expected: bool) -> 
 # --- usage errors: exit 2 ---------------------------------------------------------------------------------
 
 
+@pytest.mark.command
 def test_usage_errors_exit_2_in_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "empty.md"
     empty.write_text("# Nothing to run\n")

@@ -520,6 +520,7 @@ def _our_verdict(text: str) -> str | None:
     return None
 
 
+@pytest.mark.tools
 @pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
 @pytest.mark.parametrize("template", COMPARED)
 def test_same_verdict_as_skopeo(template, tmp_path: Path):
@@ -527,6 +528,7 @@ def test_same_verdict_as_skopeo(template, tmp_path: Path):
     assert _our_verdict(text) == _skopeo_verdict(text)
 
 
+@pytest.mark.tools
 @pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
 def test_oci_source_index_is_newer_than_skopeo_1_9():
     # containers/image >= 5.26 reads oci:PATH:@N as an index into index.json; skopeo 1.9 refuses it.

@@ -6,7 +6,7 @@ import bz2
 import hashlib
 import lzma
 import zlib
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Generator, Iterator
 
 from labcheck.engine.base.errors import UnsupportedError
 from labcheck.engine.fsio.chunks import iter_chunks
@@ -141,7 +141,7 @@ class StreamDecompressor:
                 data = d.unused_data
 
 
-    def _push_zstd(self, d: Any, data: bytes) -> Iterator[bytes]:
+    def _push_zstd(self, d: Any, data: bytes) -> Generator[bytes, None, bytes]:
         """Feed zstd's decompressor in small slices; what follows the end of its frames is returned."""
         view = memoryview(data)
         while view:

@@ -15,7 +15,7 @@ import stat
 import tarfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from labcheck.engine.fsio.chunks import iter_chunks
 from labcheck.errors import LabcheckError
@@ -114,7 +114,7 @@ def _clear(target: Path) -> None:
     os.unlink(target)
 
 
-def _write_file(target: Path, data: BinaryIO, mode: int) -> None:
+def _write_file(target: Path, data: IO[bytes], mode: int) -> None:
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     with os.fdopen(fd, "wb") as out:
         for chunk in iter_chunks(data):

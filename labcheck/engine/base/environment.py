@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Mapping
+from typing import Any, Mapping
 
 from labcheck.engine.base.options import SideOptions
 
@@ -29,7 +29,7 @@ def options_with_environment(options: SideOptions, env: Mapping[str, str]) -> Si
         return None
     if any(not os.path.isfile(env[key]) for key in NAMES_FILES & set(env)):
         return None
-    changes: dict[str, object] = {name: env[key] for key, name in AS_OPTIONS.items()
+    changes: dict[str, Any] = {name: env[key] for key, name in AS_OPTIONS.items()
                                   if key in env and getattr(options, name) is None}
     if env:
         changes["tool_env"] = {**(options.tool_env or {}), **env}

@@ -125,7 +125,7 @@ def is_list(media_type: str) -> bool:
     return media_type in LIST_TYPES
 
 
-def _blob(d: dict[str, Any]) -> BlobInfo:
+def _blob(d: object) -> BlobInfo:
     if not isinstance(d, dict) or not isinstance(d.get("digest"), str):
         raise ManifestError("manifest descriptor without a digest")
     return BlobInfo(
@@ -205,9 +205,9 @@ def _docker_descriptor(info: BlobInfo, media_type: str) -> dict[str, Any]:
     return {"mediaType": media_type, "size": info.size, "digest": info.digest}
 
 
-def convert_manifest(m: ImageManifest, target: str, config: BlobInfo) -> bytes:
+def convert_manifest(m: ImageManifest, target: str, config: BlobInfo | None) -> bytes:
     """Manifest bytes of m converted to target, naming config (which may have been converted too)."""
-    if m.config is None:
+    if m.config is None or config is None:
         raise UnsupportedError(
             "converting a schema1 manifest is not supported",
             hint="copy it to a dir: destination, which keeps it as it is",

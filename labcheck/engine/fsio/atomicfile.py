@@ -56,7 +56,11 @@ def write_stream(path: Path, stream: BinaryIO, *, durable: bool = True) -> int:
 
 def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write data to path atomically (durable=False: without fsync, as in write_stream)."""
-    _replace_atomically(path, lambda fd: _write_all(fd, memoryview(data)) or len(data), durable=durable)
+    def write(fd: int) -> int:
+        _write_all(fd, memoryview(data))
+        return len(data)
+
+    _replace_atomically(path, write, durable=durable)
 
 
 def write(path: Path, content: BinaryIO | bytes, *, durable: bool = True) -> int:

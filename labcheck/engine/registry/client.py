@@ -564,9 +564,8 @@ class RegistryClient:
     def list_tags(self, *, page_size: int | None = None) -> list[str]:
         """Every tag of the repository, following Link pagination (page_size asks for `n=` per page)."""
         tags: list[str] = []
-        path: str | None = f"/v2/{self.repository}/tags/list"
-        if page_size:
-            path += "?" + urlencode({"n": page_size})
+        first = f"/v2/{self.repository}/tags/list"
+        path: str | None = first + "?" + urlencode({"n": page_size}) if page_size else first
         seen: set[str] = set()
         while path and path not in seen:
             seen.add(path)

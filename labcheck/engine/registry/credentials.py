@@ -10,6 +10,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labcheck.engine.base.errors import UsageError
 from labcheck.engine.base.options import Credentials, SideOptions
@@ -97,7 +98,8 @@ def _read_auth_file(path: Path) -> AuthFile | None:
     for key, value in entries.items():
         if isinstance(value, dict):
             by_key.setdefault(normalise_key(key), value)
-    helpers = data.get("credHelpers") if isinstance(data.get("credHelpers"), dict) else {}
+    raw_helpers = data.get("credHelpers")
+    helpers: dict[str, Any] = raw_helpers if isinstance(raw_helpers, dict) else {}
     store = data.get("credsStore") if isinstance(data.get("credsStore"), str) and data.get("credsStore") else None
     return AuthFile(by_key, {normalise_key(k): v for k, v in helpers.items() if isinstance(v, str)}, store)
 

@@ -122,7 +122,7 @@ def registry_text(diagnostics: list[dict], status: int, reason: str = "") -> str
 def response_diagnostics(response: requests.Response) -> list[dict]:
     """The registry's errors[] of an error answer; none from a body larger than an error needs."""
     try:
-        if not response._content_consumed:  # a streamed answer: read it here, bounded
+        if not getattr(response, "_content_consumed", False):  # a streamed answer: read it here, bounded
             read_limited(response, MAX_ERROR_BODY)
         body = response.json()
     except (ValueError, BodyTooLarge, OSError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError,

@@ -171,7 +171,7 @@ def read_limited(response: requests.Response, limit: int) -> bytes:
         response.close()
         raise BodyTooLarge(len(data), limit)
     response._content = data  # what requests itself fills in when it reads a body whole
-    response._content_consumed = True
+    setattr(response, "_content_consumed", True)  # (not in requests' type stubs)
     response.close()  # back to the pool: the body is read
     return data
 

@@ -139,7 +139,8 @@ class OCIImageDestination(DestinationDefaults):
             if self._blobs.is_relative_to(self.path):  # a shared blob dir has other writers: their temps stay
                 atomicfile.remove_stale_temps(self._blobs)
             atomicfile.remove_stale_temps(self.path, of=("index.json", "oci-layout"))  # the user's files stay
-            self._index = _read_index(self.path) if (self.path / "index.json").exists() else {"schemaVersion": 2}
+            self._index: dict[str, Any] = (_read_index(self.path) if (self.path / "index.json").exists()
+                                           else {"schemaVersion": 2})
         except BaseException:
             self.close()
             raise

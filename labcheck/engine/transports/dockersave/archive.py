@@ -226,6 +226,7 @@ class ArchiveDestination(ArchiveBlobs):
 
     def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
         parsed, config = self._image_of(manifest, media_type, instance_digest)
+        assert parsed.config is not None  # _image_of refuses a manifest without one
         self._writer.add_image(verified_diff_ids(parsed, config, self._layers), parsed.config.digest, config,
                                self.repo_tags)
 

@@ -89,6 +89,7 @@ class DaemonDestination(ArchiveBlobs):
 
     def put_manifest(self, manifest: bytes, media_type: str, instance_digest: str | None = None) -> None:
         parsed, config = self._image_of(manifest, media_type, instance_digest)
+        assert parsed.config is not None  # _image_of refuses a manifest without one
         verified_diff_ids(parsed, config, self._layers)
         self._writer.add_image([layer.digest for layer in parsed.layers], parsed.config.digest, config, [self.named])
 
