@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
+    CopyBench,
     MiB,
     Measure,
     auth_file,
@@ -28,31 +29,37 @@ from common import (  # noqa: E402
 PATHS = ["registry→dir", "registry→registry"]
 
 
-def main() -> int:
-    bench = copy_bench(__doc__)
-    args, world, workdir, env = bench.args, bench.world, bench.workdir, bench.env
+def measure(bench: CopyBench, size_mib: int, rounds: int) -> tuple[list[Measure], int]:
+    """registry→dir and registry→registry with both tools (and curl's ceiling), `rounds` times; the layer size."""
+    world, workdir, env = bench.world, bench.workdir, bench.env
     tools = {
         "skopeo": skopeo_command("copy", "--quiet"),
         "labcheck": [sys.executable, "-m", "labcheck.cli", "copy", "--quiet"],
     }
+    image = push_big_image(world, "big", size_mib * MiB, workdir)
+    size = image.layer_size
+    authfile = str(auth_file(world, workdir))
+    src = f"docker://{world.source_registry}/big:latest"
+    rows: list[Measure] = []
+    for round_ in range(rounds):
+        rows.append(curl_blob(world, "big", image.layer_digest, size, f"curl registry→/dev/null (round {round_ + 1})"))
+        for name, tool in tools.items():
+            target = workdir / f"{name}-dir"
+            shutil.rmtree(target, ignore_errors=True)
+            rows.append(timed(f"{name} registry→dir (round {round_ + 1})", [*tool, src, f"dir:{target}"],
+                              env, size, tool=name, path="registry→dir"))
+            shutil.rmtree(target, ignore_errors=True)
+            dest = f"docker://{world.dest_registry}/bench-{name}-{round_}-{os.getpid()}:latest"
+            rows.append(timed(f"{name} registry→registry (round {round_ + 1})",
+                              [*tool, "--dest-authfile", authfile, src, dest], env, size,
+                              tool=name, path="registry→registry"))
+    return rows, size
+
+
+def main() -> int:
+    bench = copy_bench(__doc__)
     try:
-        image = push_big_image(world, "big", args.size_mib * MiB, workdir)
-        size = image.layer_size
-        authfile = str(auth_file(world, workdir))
-        src = f"docker://{world.source_registry}/big:latest"
-        rows: list[Measure] = []
-        for round_ in range(args.rounds):
-            rows.append(curl_blob(world, "big", image.layer_digest, size, f"curl registry→/dev/null (round {round_ + 1})"))
-            for name, tool in tools.items():
-                target = workdir / f"{name}-dir"
-                shutil.rmtree(target, ignore_errors=True)
-                rows.append(timed(f"{name} registry→dir (round {round_ + 1})", [*tool, src, f"dir:{target}"],
-                                  env, size, tool=name, path="registry→dir"))
-                shutil.rmtree(target, ignore_errors=True)
-                dest = f"docker://{world.dest_registry}/bench-{name}-{round_}-{os.getpid()}:latest"
-                rows.append(timed(f"{name} registry→registry (round {round_ + 1})",
-                                  [*tool, "--dest-authfile", authfile, src, dest], env, size,
-                                  tool=name, path="registry→registry"))
+        rows, size = measure(bench, bench.args.size_mib, bench.args.rounds)
         print(f"\nimage: one uncompressed layer of {size / MiB:.0f} MiB (random bytes); "
               "curl is the registry's ceiling (its blob into /dev/null)\n")
         print_table(rows)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import MiB, Measure, copy_bench, print_summary, print_table, push_big_image, skopeo_command, timed  # noqa: E402
+from common import CopyBench, MiB, Measure, copy_bench, print_summary, print_table, push_big_image, skopeo_command, timed  # noqa: E402
 
 PATHS = ["registry→docker-daemon", "docker-daemon→dir", "registry→containers-storage", "containers-storage→docker-daemon"]
 
@@ -26,9 +26,9 @@ def _quiet(argv: list[str], env: dict[str, str]) -> None:
     subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
-def main() -> int:
-    bench = copy_bench(__doc__)
-    args, world, workdir, env = bench.args, bench.world, bench.workdir, bench.env
+def measure(bench: CopyBench, size_mib: int, rounds: int) -> tuple[list[Measure], int]:
+    """The four local paths with both tools, `rounds` times; the layer size."""
+    world, workdir, env = bench.world, bench.workdir, bench.env
     daemon = f"unix://{world.docker_socket}"
     labcheck = [sys.executable, "-m", "labcheck.cli", "copy", "--quiet"]
 
@@ -39,8 +39,8 @@ def main() -> int:
         _quiet(["podman", "rmi", "-f", name], env)
 
     try:
-        size = push_big_image(world, "big", args.size_mib * MiB, workdir).layer_size
-        push_big_image(world, "big2", args.size_mib * MiB, workdir)
+        size = push_big_image(world, "big", size_mib * MiB, workdir).layer_size
+        push_big_image(world, "big2", size_mib * MiB, workdir)
         src, src2 = (f"docker://{world.source_registry}/{repo}:latest" for repo in ("big", "big2"))
         # The sources of the local→local paths, put in place once (by skopeo, as a student would).
         docker_rmi("bench-src:latest")
@@ -50,7 +50,7 @@ def main() -> int:
         subprocess.run([*skopeo_command("copy", "--quiet"), src, "containers-storage:localhost/bench-src:latest"],
                        env=env, check=True)
         rows: list[Measure] = []
-        for round_ in range(args.rounds):
+        for round_ in range(rounds):
             for name in ("skopeo", "labcheck"):
                 def run(path: str, source: str, dest: str, *, src_daemon: bool = False, dst_daemon: bool = False) -> None:
                     flags = [*(["--src-daemon-host", daemon] if src_daemon else []),
@@ -73,13 +73,21 @@ def main() -> int:
                 run("containers-storage→docker-daemon", "containers-storage:localhost/bench-src:latest",
                     f"docker-daemon:bench-cs-{name}:latest", dst_daemon=True)
                 docker_rmi(f"bench-cs-{name}:latest")
+    finally:
+        docker_rmi("bench-src:latest")
+        podman_rmi("localhost/bench-src:latest")
+    return rows, size
+
+
+def main() -> int:
+    bench = copy_bench(__doc__)
+    try:
+        rows, size = measure(bench, bench.args.size_mib, bench.args.rounds)
         print(f"\nimage: one uncompressed layer of {size / MiB:.0f} MiB (random bytes)\n")
         print_table(rows)
         print()
         print_summary(rows, PATHS)
     finally:
-        docker_rmi("bench-src:latest")
-        podman_rmi("localhost/bench-src:latest")
         bench.close()
     return 0
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from labcheck.labenv.world import LabWorld
 
@@ -93,12 +94,15 @@ class CopyBench:
             shutil.rmtree(self.world.state_dir, ignore_errors=True)
 
 
-def copy_bench(description: str | None) -> CopyBench:
-    """--size-mib, --rounds and --state-dir parsed; the lab world up; a fresh work directory."""
+def copy_bench(description: str | None, *, size_mib: int = 1024,
+               more_flags: Callable[[argparse.ArgumentParser], None] | None = None) -> CopyBench:
+    """--size-mib, --rounds and --state-dir (and more_flags') parsed; the lab world up; a fresh work directory."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--size-mib", type=int, default=size_mib)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--state-dir")
+    if more_flags is not None:
+        more_flags(parser)
     args = parser.parse_args()
     world, owned = lab_world(args.state_dir)
     return CopyBench(args, world, owned, Path(tempfile.mkdtemp(prefix="labcheck-bench-")), {**os.environ, **world.env()})

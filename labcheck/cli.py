@@ -23,6 +23,18 @@ COMMAND_MODULES = [
     "labcheck.commands.report",
     "labcheck.commands.page",
 ]
+# Which module registers each command: a run imports only its own command's module (and what that
+# imports), so `labcheck copy` does not pay for pytest's plugin machinery nor `--version` for requests.
+COMMANDS: dict[str, str] = {
+    "lab": "labcheck.commands.lab",
+    "inspect": "labcheck.commands.inspect",
+    "copy": "labcheck.commands.copy",
+    **dict.fromkeys(("run", "verify", "check", "reset", "lint", "schema"), "labcheck.commands.scenario"),
+    "scenarios": "labcheck.commands.catalog",
+    "report": "labcheck.commands.report",
+    "page": "labcheck.commands.page",
+}
+_GLOBAL_FLAGS = ("--debug",)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -32,7 +44,19 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def modules_for(argv: Sequence[str]) -> list[str]:
+    """The command modules a parse of argv needs: the named command's alone; none for `--version`
+    (or a bare `labcheck`); all of them for help, a mistyped command, or anything unforeseen."""
+    words = [word for word in argv if word not in _GLOBAL_FLAGS]
+    if words and words[0] in COMMANDS:
+        return [COMMANDS[words[0]]]
+    if not words or words == ["--version"]:
+        return []
+    return COMMAND_MODULES
+
+
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The CLI's parser with the commands of `modules` (all, unless told)."""
     parser = OneLineErrorParser(
         prog="labcheck",
         description="Validate hands-on container labs: bring up the offline lab world, "
@@ -43,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=OneLineErrorParser, required=True
     )
-    for module_name in COMMAND_MODULES:
+    for module_name in modules:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -66,7 +90,8 @@ def _everywhere(subparsers: argparse._SubParsersAction, *flags: str, **settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(modules_for(argv))
     args = parser.parse_args(argv)
     # Commands that write destinations or run steps clean up on SIGTERM and SIGHUP as on Ctrl-C.
     guard = interrupts.handled() if getattr(args, "handle_signals", False) else contextlib.nullcontext()

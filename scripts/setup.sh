@@ -15,6 +15,7 @@ if command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     packages=(
         docker-registry skopeo podman docker.io openssh-server busybox-static runc crun uidmap
+        squashfs-tools fakeroot  # sif: images are unpacked as skopeo does it
         python3 python3-venv python3-pip ca-certificates iproute2 procps util-linux
         chromium chromium-driver  # the class dashboard's browser test
     )
@@ -25,6 +26,7 @@ elif command -v dnf >/dev/null; then
     # Docker's own repository (docker-ce instead of moby-engine); dnf names whatever it cannot find.
     packages=(
         docker-distribution skopeo podman moby-engine openssh-server busybox runc crun shadow-utils
+        squashfs-tools fakeroot  # sif: images are unpacked as skopeo does it
         python3 python3-pip ca-certificates iproute procps-ng util-linux
         chromium chromedriver  # the class dashboard's browser test
     )

@@ -23,7 +23,6 @@ from labcheck.engine.copy import copy_image
 from labcheck.engine.format.manifest import FORMATS
 from labcheck.engine.reference.parse import parse_image_reference
 from labcheck.engine.reference.refs import ImageReference
-from labcheck.engine.transports.dockersave.archive import tagged_name
 from labcheck.errors import UsageError
 
 
@@ -78,8 +77,11 @@ def copy_options(args: argparse.Namespace) -> CopyOptions:
     if args.dest_compress_format is not None and args.dest_compress_format not in COMPRESSORS:
         raise UsageError(f'cannot find compressor for "{args.dest_compress_format}"',
                          hint=f"labcheck compresses with {' or '.join(COMPRESSORS)}; others need --driver skopeo")
-    for tag in args.additional_tag:
-        tagged_name(tag)
+    if args.additional_tag:  # the docker-archive: writer is imported only when it is used
+        from labcheck.engine.transports.dockersave.archive import tagged_name
+
+        for tag in args.additional_tag:
+            tagged_name(tag)
     return CopyOptions(
         all_images=args.all_images or args.multi_arch == "all",
         image_parallel_copies=args.image_parallel_copies,

@@ -84,6 +84,8 @@ def copy_image(
     policy = None if options.insecure_policy else Policy.load(options.policy)
     try:
         source = open_source(src_ref, src_options)
+    except InvalidReferenceError:
+        raise
     except LabcheckError as exc:
         raise in_context(exc, f"initializing source {src_ref}") from exc
     try:

@@ -20,6 +20,7 @@ from labcheck.engine.reference.refs import (
     ImageReference,
     OCIArchiveReference,
     OCIReference,
+    SifReference,
 )
 from labcheck.errors import LabcheckError, UsageError
 
@@ -128,7 +129,7 @@ def policy_scopes(ref: ImageReference) -> tuple[str, list[str]]:
         if ref.named is None:
             return "", []
         return _docker_identity(ref.named), docker_namespaces(ref.named)
-    if isinstance(ref, DirReference):
+    if isinstance(ref, (DirReference, SifReference)):
         path = _resolved(ref.path)
         return path, _parent_dirs(path)
     if isinstance(ref, (OCIReference, OCIArchiveReference)):

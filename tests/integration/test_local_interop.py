@@ -182,7 +182,7 @@ def test_overwrites_an_image_directory_like_skopeo(images: Path, tmp_path: Path)
 
 
 def test_unsupported_transport_is_a_clear_error(images: Path, tmp_path: Path) -> None:
-    proc = labcheck("copy", f"dir:{images}/single", f"sif:{tmp_path / 'x.sif'}", check=False)
+    proc = labcheck("copy", f"dir:{images}/single", f"ostree:{tmp_path / 'repo'}", check=False)
     assert proc.returncode == 2
-    assert 'transport "sif" is not supported by labcheck' in proc.stderr.decode()
+    assert 'transport "ostree" is not supported by labcheck' in proc.stderr.decode()
     assert b"Traceback" not in proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 _SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -85,3 +86,18 @@ def _newline(out: list[str], indent: str | None, depth: int) -> None:
 def sorted_map(mapping: dict[str, Any]) -> dict[str, Any]:
     """A Go map marshals with its keys sorted (byte order of UTF-8)."""
     return {k: mapping[k] for k in sorted(mapping, key=lambda k: k.encode("utf-8", "surrogatepass"))}
+
+
+def time_text(unix_ns: int) -> str:
+    """A time.Time (local zone) as Go's encoding/json writes it: RFC 3339, nanoseconds without trailing zeros."""
+    seconds, nanos = divmod(unix_ns, 1_000_000_000)
+    moment = datetime.datetime.fromtimestamp(seconds).astimezone()
+    offset = moment.utcoffset() or datetime.timedelta()
+    fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
+    if offset:
+        minutes = int(offset.total_seconds()) // 60
+        sign = "+" if minutes >= 0 else "-"
+        zone = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    else:
+        zone = "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + zone

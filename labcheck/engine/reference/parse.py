@@ -25,8 +25,11 @@ from labcheck.engine.reference.refs import (
     ImageReference,
     OCIArchiveReference,
     OCIReference,
+    TARBALL_SEPARATOR,
+    SifReference,
     StorageReference,
     StoreSpec,
+    TarballReference,
 )
 
 ImageIDLookup = Callable[[str], Union[str, None]]
@@ -196,6 +199,14 @@ def _lookup_id(prefix: str, lookup_image_id: ImageIDLookup | None) -> str | None
     return found if found and found.startswith(prefix) else None
 
 
+def _parse_sif(rest: str) -> SifReference:
+    return SifReference(rest)
+
+
+def _parse_tarball(rest: str) -> TarballReference:
+    return TarballReference(tuple(rest.split(TARBALL_SEPARATOR)))
+
+
 _PARSERS: dict[str, Callable[[str], ImageReference]] = {
     "docker": _parse_docker,
     "dir": _parse_dir,
@@ -204,11 +215,13 @@ _PARSERS: dict[str, Callable[[str], ImageReference]] = {
     "oci-archive": _parse_oci_archive,
     "docker-daemon": _parse_daemon,
     "containers-storage": _parse_storage,
+    "sif": _parse_sif,
+    "tarball": _parse_tarball,
 }
 
 TRANSPORTS: tuple[str, ...] = tuple(_PARSERS)
 # Registered in skopeo 1.9.3 too, but not something labcheck implements.
-SKOPEO_ONLY_TRANSPORTS: tuple[str, ...] = ("sif", "tarball", "ostree")
+SKOPEO_ONLY_TRANSPORTS: tuple[str, ...] = ("ostree",)
 
 
 def parse_image_reference(text: str, *, lookup_image_id: ImageIDLookup | None = None) -> ImageReference:

@@ -259,6 +259,39 @@ class StorageReference(_Reference):
         return text
 
 
+@dataclass(frozen=True)
+class SifReference(_Reference):
+    """sif:PATH — a Singularity image file, read only; its squashfs root file system becomes one layer."""
+
+    path: str
+    transport: ClassVar[str] = "sif"
+
+    def string_within_transport(self) -> str:
+        return self.path
+
+
+TARBALL_SEPARATOR = ":"
+
+
+@dataclass(frozen=True)
+class TarballReference(_Reference):
+    """tarball:FILE[:FILE…] — layer tarballs (gzip or plain; "-" is stdin) made into an image, read only."""
+
+    filenames: tuple[str, ...]
+    transport: ClassVar[str] = "tarball"
+
+    def __post_init__(self) -> None:
+        for path in self.filenames:
+            if TARBALL_SEPARATOR in path:
+                raise invalid(
+                    f"Invalid path {go_quote(path)}: paths including the separator "
+                    f"{go_quote(TARBALL_SEPARATOR)} are not supported"
+                )
+
+    def string_within_transport(self) -> str:
+        return TARBALL_SEPARATOR.join(self.filenames)
+
+
 ImageReference = Union[
     DockerReference,
     DirReference,
@@ -267,5 +300,7 @@ ImageReference = Union[
     DockerArchiveReference,
     DaemonReference,
     StorageReference,
+    SifReference,
+    TarballReference,
 ]
 

@@ -43,7 +43,8 @@ def ssl_context_for(registry: str, *, cert_dir: str | None = None, ca_file: str 
         context = _CONTEXTS.get(key)
     if context is None:
         context = ssl.create_default_context()
-        if cafile and os.path.isfile(cafile):
+        # OpenSSL's default paths already loaded $SSL_CERT_FILE; loading it again doubles the cost.
+        if cafile and cafile != os.environ.get("SSL_CERT_FILE") and os.path.isfile(cafile):
             context.load_verify_locations(cafile=cafile)
         for directory in directories:
             _load_cert_dir(context, directory)

@@ -23,6 +23,8 @@ _MODULES: dict[str, str] = {
     "oci-archive": "labcheck.engine.transports.oci_archive",
     "docker-daemon": "labcheck.engine.transports.dockersave.daemon",
     "containers-storage": "labcheck.engine.transports.containers_storage.transport",
+    "sif": "labcheck.engine.transports.sif",
+    "tarball": "labcheck.engine.transports.tarball",
 }
 NAMES: tuple[str, ...] = tuple(_MODULES)
 
