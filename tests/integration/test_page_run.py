@@ -23,6 +23,14 @@ SCENARIO = ROOT / "scenarios" / "skopeo-moving-sharing.yaml"
 PAGE_CREDS = f"{PAGE_DEST_USER}:{PAGE_DEST_PASSWORD}"
 
 
+@pytest.fixture(autouse=True)
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page writes ~/fedora-skopeo: a HOME of each test's own, so no other run on the machine sees it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+
+
 def labcheck(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "labcheck.cli", *args], capture_output=True, text=True,
                           timeout=600, env=env, cwd=cwd)
