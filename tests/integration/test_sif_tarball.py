@@ -18,7 +18,7 @@ import pytest
 from tests.sifwrite import write_sif
 
 SKOPEO = shutil.which("skopeo")
-pytestmark = pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")
+pytestmark = [pytest.mark.tools, pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")]
 
 
 def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:

@@ -36,6 +36,7 @@ def test_modules_for_a_command_line(argv: list[str], modules: list[str]) -> None
     assert modules_for(argv) == modules
 
 
+@pytest.mark.command  # a fresh interpreter: what --version imports
 def test_version_imports_no_command() -> None:
     code = "import sys; from labcheck.cli import main\ntry: main(['--version'])\nexcept SystemExit: pass\n" \
            "print(sorted(m for m in sys.modules if m.startswith(('labcheck.commands', 'labcheck.engine', 'requests'))))"
