@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.imagebuild import write_dir_image, write_dir_list
-
-SKOPEO = shutil.which("skopeo")
+from tests.tools import SKOPEO, labcheck, skopeo, tree
 # skopeo and labcheck, each as a process of its own, on the same images.
 pytestmark = [pytest.mark.tools, pytest.mark.command,
               pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")]
-
-
-def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([SKOPEO, "--insecure-policy", *args], capture_output=True, timeout=120)
-    if check:
-        assert proc.returncode == 0, proc.stderr.decode()
-    return proc
-
-
-def labcheck(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([sys.executable, "-m", "labcheck.cli", *args], capture_output=True, timeout=120)
-    if check:
-        assert proc.returncode == 0, proc.stderr.decode()
-    return proc
-
-
-def tree(path: Path) -> dict[str, bytes]:
-    """Every file under path with its bytes (directories are implied by the names)."""
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

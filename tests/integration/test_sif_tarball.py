@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -16,27 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.sifwrite import write_sif
+from tests.tools import SKOPEO, labcheck, skopeo, tree
 
-SKOPEO = shutil.which("skopeo")
 pytestmark = [pytest.mark.tools, pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")]
-
-
-def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([SKOPEO, "--insecure-policy", *args], capture_output=True, timeout=120)
-    if check:
-        assert proc.returncode == 0, proc.stderr.decode()
-    return proc
-
-
-def labcheck(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([sys.executable, "-m", "labcheck.cli", *args], capture_output=True, timeout=120)
-    if check:
-        assert proc.returncode == 0, proc.stderr.decode()
-    return proc
-
-
-def tree(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 def first_error_line(proc: subprocess.CompletedProcess[bytes]) -> str:

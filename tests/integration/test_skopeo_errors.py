@@ -6,31 +6,18 @@ its hint on a line of its own.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from labcheck.labenv.world import LabWorld
+from tests.tools import SKOPEO, run, skopeo_message
 
-SKOPEO = shutil.which("skopeo")
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(SKOPEO is None, reason="needs the real skopeo")]
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-
-
-def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
-
-
-def skopeo_message(stderr: str) -> str:
-    match = re.search(r'level=fatal msg="((?:[^"\\]|\\.)*)"', stderr)
-    assert match, stderr
-    return json.loads(f'"{match.group(1)}"')
 
 
 # (what users meet, the skopeo arguments with {src}/{dst}/{out} placeholders, env changes)
