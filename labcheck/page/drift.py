@@ -14,6 +14,7 @@ from typing import Any, Iterator, Mapping
 
 from labcheck.checks.expectations import matches, scalar_text
 from labcheck.checks.jsonpath import PathError, split_path
+from labcheck.engine.reference.parse import TRANSPORTS
 from labcheck.page.model import DocumentedResult, Page, PageCommand
 from labcheck.redact import Redactor
 from labcheck.scenario.model import Scenario, Step, choose_profile
@@ -25,7 +26,8 @@ CLOSE_MATCH = 0.6  # difflib's ratio for "did you mean"
 
 _PLACEHOLDER = re.compile(r"⟪[^⟫]*⟫")
 _SEPARATOR = re.compile(r"\s*(?:&&|\|\||;|\n)\s*")
-_TRANSPORTS = ("docker://", "docker-daemon:", "containers-storage:", "dir:", "oci:", "oci-archive:", "docker-archive:")
+# The engine's transports, as a reference starts with them (sif:, tarball: and any added later included).
+_TRANSPORTS = tuple("docker://" if name == "docker" else f"{name}:" for name in TRANSPORTS)
 # Which check verifies the destination of a page's `skopeo copy`, by transport.
 _DESTINATION_CHECKS = {
     "docker://": ("registry_image", "ref"),
