@@ -9,7 +9,7 @@ import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from labcheck.engine.archive.compression import GZIP, Compressor, DecompressingReader
 from labcheck.engine.base.errors import InvalidReferenceError, RegistryError, UnsupportedError, in_context
@@ -63,6 +63,8 @@ class CopyResult:
 # How long an interrupted copy waits for its running blob copies to stop.
 INTERRUPT_GRACE = 5.0
 
+T = TypeVar("T")
+
 
 class _Cancelled(Exception):
     """Raised inside a blob copy when a sibling copy failed."""
@@ -82,21 +84,11 @@ def copy_image(
     dst_options = dst_options or SideOptions()
     options = options or CopyOptions()
     policy = None if options.insecure_policy else Policy.load(options.policy)
-    try:
-        source = open_source(src_ref, src_options)
-    except InvalidReferenceError:
-        raise
-    except LabcheckError as exc:
-        raise in_context(exc, f"initializing source {src_ref}") from exc
+    source = _initializing("source", src_ref, lambda: open_source(src_ref, src_options))
     try:
         if policy is not None:
             policy.check(src_ref)
-        try:
-            destination = open_destination(dst_ref, dst_options)
-        except InvalidReferenceError:
-            raise
-        except LabcheckError as exc:
-            raise in_context(exc, f"initializing destination {dst_ref}") from exc
+        destination = _initializing("destination", dst_ref, lambda: open_destination(dst_ref, dst_options))
         try:
             return copy_between(
                 source,
@@ -437,3 +429,14 @@ class _Copier:
                 stored_reader.drain()
             with self._lock:
                 self._written.add(new.digest)
+
+
+def _initializing(side: str, ref: Any, opener: Callable[[], T]) -> T:
+    """opener(), its errors in containers/image's context (`initializing source REF: …`); an invalid
+    reference stays as it is, as skopeo prints it."""
+    try:
+        return opener()
+    except InvalidReferenceError:
+        raise
+    except LabcheckError as exc:
+        raise in_context(exc, f"initializing {side} {ref}") from exc
